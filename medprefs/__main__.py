@@ -1,0 +1,5 @@
+import sys
+
+from medprefs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,28 @@
+"""Where the embedded sample corpus and the default few-shot demonstrations live inside the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def sample_corpus_path() -> Path:
+    """Original JMLE-style questions written for this project (years on both sides of 2017); see data/README.md."""
+    return Path(str(resources.files("medprefs").joinpath("data", "sample_jmle.jsonl")))
+
+
+def default_shots_path() -> Path:
+    """Three original questions with explanations, the default demonstrations for evaluation."""
+    return Path(str(resources.files("medprefs").joinpath("data", "default_shots.jsonl")))
+
+
+def corpus_texts(path: Path | None = None) -> list[str]:
+    """Every stem, choice and explanation of the sample: the text the tiny tokenizer is trained on."""
+    import json
+
+    texts = []
+    for line in (path or sample_corpus_path()).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            texts.extend([row["stem"], *row["choices"], row.get("explanation") or ""])
+    return texts
