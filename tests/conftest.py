@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Recent huggingface_hub uploads through Xet to any endpoint; the local test Hub speaks the LFS protocol only.
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)
