@@ -1,0 +1,44 @@
+"""The gate: stages that publish or train refuse inputs without a passing leakage verdict unless a reason is given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medprefs.console import announce
+from medprefs.errors import LeakageError
+
+
+def _problem(record: Any, what: str) -> str | None:
+    """Why `record` does not let `what` through, or None when it passes."""
+    if not isinstance(record, dict) or "verdict" not in record:
+        return f"{what} has no leakage verdict (its corpus was never checked with `medprefs leakage scan`)"
+    if record["verdict"] != "pass":
+        flagged = record.get("flagged", "?")
+        digest = str(record.get("report_sha256") or "")[:12] or "no report"
+        return f"{what} failed the leakage check ({flagged} training item(s) flagged; report {digest})"
+    return None
+
+
+def require_passing(record: dict[str, Any] | None, allow_leakage: str | None, what: str) -> dict[str, Any]:
+    """Return the gate record to carry forward; raise LeakageError unless it passes or `allow_leakage` gives a reason.
+
+    With a reason, the returned copy has `override` set to it: the caller writes it into the dataset or model card.
+    """
+    problem = _problem(record, what)
+    if problem is None:
+        return dict(record)  # type: ignore[arg-type]
+    reason = (allow_leakage or "").strip()
+    if not reason:
+        raise LeakageError(f"{problem}; to use it anyway pass --allow-leakage REASON (the reason goes into the card)")
+    announce(f"{problem}; used anyway because --allow-leakage {reason!r} (recorded in the card)")
+    base = dict(record) if isinstance(record, dict) else {}
+    return {
+        "verdict": base.get("verdict", "missing"),
+        "report_sha256": base.get("report_sha256"),
+        "cutoff_year": base.get("cutoff_year"),
+        "flagged": base.get("flagged"),
+        **{
+            k: v for k, v in base.items() if k not in ("verdict", "report_sha256", "cutoff_year", "flagged", "override")
+        },
+        "override": reason,
+    }

@@ -1,0 +1,97 @@
+"""Filter mode on a stored corpus: a new version without the flagged items, the dropped ones kept beside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from medprefs.corpus.question import Question
+from medprefs.errors import MedprefsError
+from medprefs.leakage.config import LeakageConfig
+from medprefs.leakage.filter import FilteredCorpus, filter_corpus
+from medprefs.leakage.report import LeakageReport, ReportPaths
+from medprefs.leakage.scan import scan
+from medprefs.manifest import write_json, write_parquet
+
+DROPPED_FILE = "dropped.parquet"
+
+
+@dataclass(frozen=True)
+class FilterOutcome:
+    report: LeakageReport  # the scan that decided what to drop
+    rescan: LeakageReport  # the kept questions scanned again: must pass
+    filtered: FilteredCorpus
+    version_id: str  # the new version (the same as the input when nothing was flagged)
+    where: Path  # the folder holding dropped.parquet and both reports
+    report_paths: ReportPaths
+
+
+def _store_version(
+    store: Any, version: Any, kept: pl.DataFrame, gate: dict[str, Any], derived: dict[str, Any], tag: str | None
+) -> str:
+    """Write `kept` as a version of the same corpus whose manifest carries the gate record and its origin."""
+    from medprefs.corpus.versions import store_derived_version
+
+    saved = store_derived_version(
+        store,
+        version.name,
+        kept,
+        parent=version.version_id,
+        event="leakage-filter",
+        manifest_extra={"leakage": gate, "derived_from": derived},
+        history_extra={"dropped": derived["dropped"]},
+        tag=tag,
+    )
+    return saved.version_id
+
+
+def filter_and_store(
+    ref: str,
+    evaluation: list[Question],
+    config: LeakageConfig,
+    *,
+    store: str | Path | None = None,
+    tag: str | None = None,
+    sources: dict[str, Any] | None = None,
+    report_dir: Path | None = None,
+) -> FilterOutcome:
+    """Scan the stored corpus `ref`, drop every flagged question, rescan, and store the rest as a new version.
+
+    The dropped questions (full rows + reasons) and both reports go to `STORE/<name>/leakage/<new id>/` (or
+    `report_dir`); the new version's manifest records the passing gate of the rescan.
+    """
+    from medprefs.corpus import CorpusStore
+
+    corpora = CorpusStore(store)
+    version = corpora.load(ref)
+    origin = {
+        "kind": "corpus",
+        "ref": ref,
+        "name": version.name,
+        "version": version.version_id,
+        "content_sha256": version.manifest.get("content_sha256"),
+    }
+    sources = {**(sources or {}), "train": origin}
+    report = scan(version.questions, evaluation, config, sources=sources)
+    filtered = filter_corpus(version.questions, report)
+    kept = version.frame.filter(~pl.col("qid").is_in(list(filtered.reasons)))
+    rescan = scan(filtered.kept, evaluation, config, sources={**sources, "filtered_from": version.ref})
+    if rescan.verdict != "pass":  # removing every flagged item must leave nothing flagged
+        raise MedprefsError(f"internal: the filtered corpus still fails ({rescan.counts['flagged']} findings)")
+    derived = {
+        "operation": "leakage-filter",
+        "parent": version.version_id,
+        "dropped": len(filtered.dropped),
+        "scan_report_sha256": report.report_sha256,
+    }
+    gate = rescan.gate_record()
+    new_id = _store_version(corpora, version, kept, gate, derived, tag) if filtered.dropped else version.version_id
+    where = Path(report_dir) if report_dir else version.path.parents[1] / "leakage" / new_id
+    paths = report.write(where / "scan")
+    rescan.write(where / "rescan")
+    write_parquet(where / DROPPED_FILE, filtered.dropped_frame())
+    write_json(where / "filter.json", {**derived, "version": new_id, "kept": len(filtered.kept), "gate": gate})
+    return FilterOutcome(report, rescan, filtered, new_id, where, paths)
