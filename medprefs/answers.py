@@ -1,0 +1,226 @@
+"""Final-answer extraction and grading, shared by labeling and evaluation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from medprefs.corpus.question import Question
+
+Status = Literal["ok", "unparseable", "ambiguous"]
+Kind = Literal["choice", "numeric"]
+
+# Two line selections on the raw text; each pattern also runs inside polars, so it must stay in the syntax Python's
+# `re` and Rust's `regex` share. Each match is a line plus the next one, where an answer written under an empty
+# `答え:` sits. LABELLED_LINES: lines starting with an answer keyword (after decoration), candidates for "答え: c";
+# ANSWER_LINES: any line holding a keyword (`答` covers 答え, 解答, 正答 and 回答), for prose like "正解はcである".
+_RAW_KEYWORD = r"答|正解|(?i:answer|ａｎｓｗｅｒ)"
+_RAW_LINE_START = r"[ \t\u3000*#>_\-・•\[【(「＊＃＞＿－［（｢･]*(?:最終的な|最終|(?i:the final|final|the))?[ \t\u3000]*"
+LABELLED_LINES = rf"(?m)^{_RAW_LINE_START}(?:{_RAW_KEYWORD}|解答|正答)[^\n]*(?:\n[^\n]*)?"
+ANSWER_LINES = rf"[^\n]*(?:{_RAW_KEYWORD})[^\n]*(?:\n[^\n]*)?"
+_HAS_KEYWORD = re.compile(_RAW_KEYWORD)
+BARE_MAX_CHARS = 64  # a response that is only the answer is short; longer keyword-free text is never read as one
+_STARTS_WITH_KEYWORD = re.compile(rf"{_RAW_LINE_START}(?:{_RAW_KEYWORD}|解答|正答)")
+
+# Everything below runs on NFKC-normalised, lower-cased lines.
+_KEYWORD = r"(?:(?<!誤)答え|(?<!誤)答|(?<!不)正解|正答|解答|(?<![a-z])answer)"  # not 誤答/不正解 (wrong answer)
+_CLOSE = r"[\]】」』)*_]*"
+_SEPARATOR = rf"\s*{_CLOSE}\s*(?:(?:は|is)\s*[:、,]?|[:=]|(?<=[\]】」』]))\s*"
+_STATEMENT = re.compile(_KEYWORD + _SEPARATOR)
+# A labelled answer line ("答え: c", "**Answer:** c", "【正解】c") as opposed to prose ("正解はcである").
+_LABELLED = re.compile(
+    rf"^[\s*#>_\-・•\[【(「]*(?:最終的な|最終|the final|final|the)?\s*{_KEYWORD}\s*{_CLOSE}\s*(?:(?:は|is)?\s*:|(?<=[\]】」』]))"
+)
+_DECORATION_CHARS = "*_`\"'()[]{}「」『』【】〔〕<>《》〈〉 \t"
+_DECORATION = re.compile("[" + re.escape(_DECORATION_CHARS) + "]")
+_PREFIX = re.compile(r"^\s*(?:選択肢|options?|choices?|option|choice)\s*[:：]?\s*")
+_LETTER = r"[a-z](?![a-z])"
+_JOIN = r"(?:\s*(?:,|、|&|と|および|及び)\s*|\s+and\s+|\s+)"
+_ALTERNATIVE = r"(?:\s*(?:/|\||または|もしくは|あるいは|か)\s*|\s+or\s+)"
+_LETTER_LIST = re.compile(rf"{_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*")
+_SINGLE_LETTER = re.compile(rf"(?<![a-z]){_LETTER}")
+_HEDGED = re.compile(rf"{_LETTER}{_ALTERNATIVE}{_LETTER}")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_TRAILING_LETTERS = re.compile(rf"\(\s*({_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*)\s*\)\s*(?:です|である)?\s*[。.]?\s*$")
+_BAD_TAIL = re.compile(r"^\s*(?!(?:is|are)\b)[a-z]")
+_ONLY_TAIL = re.compile(r"^\s*(?:です|である|だ)?\s*[。.!]?\s*$")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The final answer read from a response: `value` is normalised ("a,c", "21") and set only when status is ok."""
+
+    value: str | None
+    letters: tuple[str, ...]
+    status: Status
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+UNPARSEABLE = Extraction(None, (), "unparseable")
+
+
+@dataclass(frozen=True)
+class _Reading:
+    value: str
+    letters: tuple[str, ...]
+    hedged: bool
+
+
+def extract_answer(text: str, question: Question | None = None) -> Extraction:
+    """Read the final answer of `text`: the last labelled answer line ("答え: c"); failing that the last answer
+    statement in prose ("正解はcである"); failing that a response that is nothing but the answer ("c")."""
+    kind: Kind | None = question.answer_kind if question is not None else None
+    candidates = _select(text, _STARTS_WITH_KEYWORD.match)
+    labelled = read_labelled(candidates, kind) if candidates else None
+    if labelled is not None:
+        return labelled
+    lines = _select(text, _HAS_KEYWORD.search)
+    return read_prose(lines, kind) if lines else read_bare(text, kind)
+
+
+def labelled_lines(text: str) -> str:
+    """Joined matches of LABELLED_LINES in `text` (what polars extracts for `read_labelled`)."""
+    return _select(text, _STARTS_WITH_KEYWORD.match)
+
+
+def answer_lines(text: str) -> str:
+    """Joined matches of ANSWER_LINES in `text` (what polars extracts for `read_prose`)."""
+    return _select(text, _HAS_KEYWORD.search)
+
+
+def _select(text: str, test) -> str:
+    """Each line passing `test` with its next line, joined: the same as joining `re.findall` of the patterns above,
+    without the quadratic backtracking of `[^\n]*` in Python's engine."""
+    lines = text.split("\n")
+    chunks = []
+    index = 0
+    while index < len(lines):
+        if test(lines[index]):
+            chunks.append("\n".join(lines[index : index + 2]))
+            index += 2
+        else:
+            index += 1
+    return "\n".join(chunks)
+
+
+@lru_cache(maxsize=1 << 16)
+def read_labelled(candidates: str, kind: Kind | None) -> Extraction | None:
+    """The answer from labelled lines among `labelled_lines(text)`; None when none is labelled (a prose line that
+    merely starts with a keyword, "正解はcである"). Two labelled lines naming different answers are ambiguous."""
+    raw = candidates.split("\n")
+    rows = _normalise(candidates).split("\n")
+    readings = [
+        _read_line(line, rows[i + 1] if i + 1 < len(rows) else "", kind)
+        for i, line in enumerate(rows)
+        if _STARTS_WITH_KEYWORD.match(raw[i]) and _LABELLED.match(line)
+    ]
+    if not readings:
+        return None
+    return _final(readings[-1], {r.value for r in readings if r is not None})
+
+
+@lru_cache(maxsize=1 << 16)
+def read_prose(lines: str, kind: Kind | None) -> Extraction:
+    """The last answer statement in `answer_lines(text)` of a text without labelled lines."""
+    rows = _normalise(lines).split("\n")
+    for i in range(len(rows) - 1, -1, -1):
+        reading = _read_line(rows[i], rows[i + 1] if i + 1 < len(rows) else "", kind)
+        if reading is not None:
+            return _final(reading, {reading.value})
+    return UNPARSEABLE
+
+
+@lru_cache(maxsize=1 << 12)
+def read_bare(text: str, kind: Kind | None) -> Extraction:
+    """A response with no answer keyword counts only if it is nothing but the answer ("c", "**a, c**")."""
+    if len(text) > BARE_MAX_CHARS:
+        return UNPARSEABLE
+    reading = _read_body(_normalise(text).strip(), kind, whole=True)
+    return _final(reading, {reading.value}) if reading is not None else UNPARSEABLE
+
+
+def _final(reading: _Reading | None, values: set[str]) -> Extraction:
+    if reading is None:
+        return UNPARSEABLE
+    if reading.hedged or len(values) > 1:
+        return Extraction(None, reading.letters, "ambiguous")
+    return Extraction(reading.value, reading.letters, "ok")
+
+
+def _normalise(text: str) -> str:
+    # "\r" becomes a space, not a line break: line i of the result must be line i of the raw text
+    return unicodedata.normalize("NFKC", text).replace("\r", " ").lower()
+
+
+def _read_line(line: str, following: str, kind: Kind | None) -> _Reading | None:
+    """The last statement in the line whose body reads as an answer ("Answer: the answer is c" gives c)."""
+    result = None
+    for match in _STATEMENT.finditer(line):
+        body = line[match.end() :].split("。", 1)[0]  # a statement ends with its sentence
+        if not body.strip(_DECORATION_CHARS):
+            body = following.split("。", 1)[0]  # "答え:" with the answer on the next line
+        reading = _read_body(body, kind, whole=False)
+        if reading is not None:
+            result = reading
+    return result
+
+
+def _read_body(body: str, kind: Kind | None, *, whole: bool) -> _Reading | None:
+    """Parse what follows an answer keyword; `whole` requires nothing but the answer (bare responses)."""
+    text = _PREFIX.sub("", _DECORATION.sub(" ", body)).strip()
+    if kind != "numeric":
+        match = _LETTER_LIST.match(text)
+        if match:
+            rest = text[match.end() :]
+            return _letters(match.group(0)) if _tail_ok(rest, whole) else None
+        trailing = None if whole else _TRAILING_LETTERS.search(body)  # "答え: 肺炎球菌 (c)"
+        if trailing:
+            return _letters(trailing.group(1))
+    if kind != "choice":
+        match = _NUMBER.match(text)
+        if match and _tail_ok(text[match.end() :], whole):
+            return _Reading(match.group(0).replace(".", ""), (), False)
+    return None
+
+
+def _tail_ok(rest: str, whole: bool) -> bool:
+    return bool(_ONLY_TAIL.match(rest)) if whole else not _BAD_TAIL.match(rest)
+
+
+def _letters(span: str) -> _Reading:
+    letters = tuple(sorted(set(_SINGLE_LETTER.findall(span))))
+    return _Reading(",".join(letters), letters, bool(_HEDGED.search(span)))
+
+
+def normalize_value(value: str, kind: Kind | None = None) -> str | None:
+    """A written answer ("C, A", "ｃ", "2.1") in normalised form ("a,c", "c", "21"); None if it is not one answer."""
+    reading = _read_body(_normalise(value).strip(), kind, whole=True)
+    return None if reading is None or reading.hedged else reading.value
+
+
+def accepted_values(question: Question) -> list[str]:
+    """Every normalised answer graded correct for `question` (one per accepted answer set)."""
+    values = []
+    for option in question.accepted:
+        if question.answer_kind == "numeric":
+            values.append(re.sub(r"\D", "", unicodedata.normalize("NFKC", "".join(option))))
+        else:
+            values.append(",".join(sorted({unicodedata.normalize("NFKC", x).strip().lower() for x in option})))
+    return values
+
+
+def grade(extraction_or_value: Extraction | str | None, question: Question) -> bool:
+    """True when the answer equals one accepted answer set exactly (no more, no fewer letters); never when unread."""
+    if isinstance(extraction_or_value, Extraction):
+        value = extraction_or_value.value if extraction_or_value.ok else None
+    elif extraction_or_value is not None:
+        value = normalize_value(extraction_or_value, question.answer_kind)
+    else:
+        value = None
+    return value is not None and value in accepted_values(question)

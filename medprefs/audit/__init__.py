@@ -1,0 +1,43 @@
+"""Audit a preference dataset before training: composition, labels, length bias, duplicates, leakage, examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+from medprefs.manifest import atomic_write_bytes
+
+
+class AuditPaths(NamedTuple):
+    html: Path
+    markdown: Path
+    json: Path
+
+
+def audit(dataset_dir: str | Path, out_dir: str | Path, labels_dir: str | Path | None = None) -> AuditPaths:
+    """Write report.html (self-contained), report.md and audit.json for the dataset folder into `out_dir`.
+
+    Label figures come from `labels_dir`, or else from the labels folder the dataset's manifest names, if it exists.
+    """
+    from medprefs.audit.render import render_html, render_markdown
+    from medprefs.audit.stats import compute
+    from medprefs.labeling import read_labels
+    from medprefs.pairs.io import read_pairs
+
+    train, validation, manifest = read_pairs(dataset_dir)
+    labels_path = labels_dir or ((manifest.get("sources") or {}).get("labels") or {}).get("path")
+    labels = None
+    if labels_path and (labels_dir or Path(labels_path).is_dir()):
+        labels, _ = read_labels(labels_path)
+    data = compute(train, validation, manifest, labels)
+    title = f"Preference dataset audit: {Path(dataset_dir).resolve().name}"
+    out = Path(out_dir)
+    paths = AuditPaths(out / "report.html", out / "report.md", out / "audit.json")
+    atomic_write_bytes(paths.html, render_html(data, title).encode("utf-8"))
+    atomic_write_bytes(paths.markdown, render_markdown(data, title).encode("utf-8"))
+    atomic_write_bytes(paths.json, (json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n").encode())
+    return paths
+
+
+__all__ = ["AuditPaths", "audit"]
