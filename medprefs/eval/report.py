@@ -1,0 +1,101 @@
+"""Score tables from eval summaries: rich for the terminal, Markdown for report files and `eval compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from medprefs.manifest import read_json
+
+Row = list[str]
+SCORE_NOTE = "score = points earned / points possible; accuracy = correct / questions"
+GAP_NOTE = "gap = explain − plain (score)"
+
+
+def fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def summary_years(summaries: list[dict[str, Any]]) -> list[str]:
+    years = {year for s in summaries for mode in s["modes"].values() for year in mode["per_year"]}
+    return sorted(years)
+
+
+def summary_rows(summary: dict[str, Any], years: list[str]) -> list[Row]:
+    """[mode, score per year..., overall score, points/possible, accuracy] per mode, then the gap row."""
+    rows = []
+    for mode, report in summary["modes"].items():
+        per_year = [fmt(report["per_year"][y]["score"]) if y in report["per_year"] else "-" for y in years]
+        overall = report["overall"]
+        points = f"{overall['points']}/{overall['possible']}"
+        rows.append([mode, *per_year, fmt(overall["score"]), points, fmt(overall["accuracy"])])
+    gap = summary.get("gap")
+    if gap:
+        per_year = [fmt(gap["per_year"].get(y), signed=True) for y in years]
+        rows.append(["gap", *per_year, fmt(gap["overall"], signed=True), "", ""])
+    return rows
+
+
+def _notes(summaries: list[dict[str, Any]]) -> str:
+    return SCORE_NOTE + ("; " + GAP_NOTE if any(s.get("gap") for s in summaries) else "")
+
+
+def score_table(summary: dict[str, Any], title: str, first: str = "prompt") -> Table:
+    """One run (or one scored predictions file, `first` naming its row-label column)."""
+    years = summary_years([summary])
+    table = Table(title=f"{title}  ({summary['score_mode']} scoring, {summary['questions']} questions)")
+    table.caption = _notes([summary])
+    for header in [first, *years, "overall", "points", "accuracy"]:
+        table.add_column(header, justify="left" if header == first else "right")
+    for row in summary_rows(summary, years):
+        table.add_row(*row)
+    return table
+
+
+def markdown(headers: list[str], rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(summary: dict[str, Any], title: str) -> str:
+    """The report file of one run: what was evaluated, then the score table."""
+    years = summary_years([summary])
+    adapter = f" + adapter `{summary['adapter']}`" if summary.get("adapter") else ""
+    head = (
+        f"# Evaluation: {title}\n\n"
+        f"Model `{summary['model']}`{adapter}; {summary['shots']}-shot, greedy, {summary['score_mode']} scoring; "
+        f"{summary['questions']} questions ({summary['skipped_images']} skipped for missing images).\n"
+    )
+    table = markdown(["prompt", *years, "overall", "points", "accuracy"], summary_rows(summary, years))
+    return f"{head}{_notes([summary])}.\n\n{table}"
+
+
+def load_run(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """(label, summary) of a run folder or its summary.json; the label is the folder's name."""
+    path = Path(path)
+    file = path / "summary.json" if path.is_dir() else path
+    return file.parent.name, read_json(file)
+
+
+def compare_rows(runs: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Row]]:
+    """Runs side by side, one row per run and prompt mode plus each run's gap: the paper's table shape."""
+    years = summary_years([summary for _, summary in runs])
+    rows = []
+    for label, summary in runs:
+        rows += [[label, *row[:-2]] for row in summary_rows(summary, years)]
+    return ["run", "prompt", *years, "overall"], rows
+
+
+def compare_table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
+    headers, rows = compare_rows(runs)
+    table = Table(title="IgakuQA-style scores", caption=_notes([summary for _, summary in runs]))
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("run", "prompt") else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table

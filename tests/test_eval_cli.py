@@ -1,0 +1,131 @@
+"""`medprefs eval score|run|compare` end to end: the IgakuQA-layout fixture, the tiny model, side-by-side tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medprefs.cli import main
+from medprefs.corpus.question import Question
+from medprefs.eval import EvalConfig, score_predictions
+from medprefs.eval.run import build_summary
+from medprefs.manifest import write_json
+
+FIXTURES = Path(__file__).parent / "fixtures" / "eval"
+BENCHMARK = str(FIXTURES / "igakuqa")
+PREDICTIONS = str(FIXTURES / "predictions.jsonl")
+
+
+def test_score_strict_json_matches_the_hand_computed_numbers(capsys):
+    # Hand-computed in tests/test_eval_scoring.py (FIXTURE table): 2018 9/12, 2022 1/3 (116A71 by ruling).
+    assert main(["eval", "score", "--benchmark", BENCHMARK, "--predictions", PREDICTIONS, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["overall"] == {
+        "points": 10,
+        "possible": 15,
+        "score": 10 / 15,
+        "correct": 7,
+        "count": 10,
+        "accuracy": 0.7,
+    }
+    assert {year: (s["points"], s["possible"], s["correct"], s["count"]) for year, s in scores["per_year"].items()} == {
+        "2018": (9, 12, 6, 7),
+        "2022": (1, 3, 1, 3),
+    }
+
+
+def test_score_robust_writes_per_question_rows(tmp_path, capsys):
+    out = tmp_path / "rows.jsonl"
+    argv = ["eval", "score", "--benchmark", BENCHMARK, "--predictions", PREDICTIONS, "--mode", "robust"]
+    assert main([*argv, "--per-question", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["points"] == 12
+    rows = {row["qid"]: row for row in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert len(rows) == 10
+    assert rows["116A2"] == {
+        "qid": "116A2",
+        "year": 2022,
+        "extracted": "c,e",
+        "correct": True,
+        "points": 1,
+        "possible": 1,
+    }
+    assert rows["112B2"]["correct"] and rows["112B2"]["points"] == 3  # "d" for gold "a or d"
+    assert (rows["112A4"]["correct"], rows["112A4"]["points"]) == (True, 0)  # excluded: 0 points
+
+
+def test_score_skip_images_and_years(capsys):
+    argv = ["eval", "score", "--benchmark", BENCHMARK, "--predictions", PREDICTIONS, "--json"]
+    assert main([*argv, "--skip-images", "--years", "2018"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["overall"] == {
+        "points": 9,
+        "possible": 9,
+        "score": 1.0,
+        "correct": 6,
+        "count": 6,
+        "accuracy": 1.0,
+    }
+    assert "skipped 1 question(s)" in captured.err and "4 prediction(s) name no benchmark question" in captured.err
+
+
+def test_score_errors_are_one_line(tmp_path, capsys):
+    assert main(["eval", "score", "--benchmark", BENCHMARK, "--predictions", str(tmp_path / "none.jsonl")]) == 2
+    assert capsys.readouterr().err.strip() == f"medprefs: error: {tmp_path / 'none.jsonl'}: predictions file not found"
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"qid": "999Z1", "prediction": "a"}\n', encoding="utf-8")
+    assert main(["eval", "score", "--benchmark", BENCHMARK, "--predictions", str(other)]) == 2
+    assert "no prediction names a question of" in capsys.readouterr().err
+
+
+def _summary(plain: dict[str, str], explain: dict[str, str]) -> dict:
+    questions = [
+        Question(qid="112A1", year=2018, stem="x", choices=["p", "q"], answer=["a"]),
+        Question(qid="113A1", year=2019, stem="y", choices=["p", "q"], answer=["b"], points=3),
+    ]
+    reports = {"plain": score_predictions(questions, plain), "explain": score_predictions(questions, explain)}
+    return build_summary(reports, EvalConfig(), {"model": "m", "adapter": None}, 2, 0)
+
+
+def test_compare_prints_runs_side_by_side_as_markdown(tmp_path, capsys):
+    write_json(tmp_path / "base" / "summary.json", _summary({"112A1": "a", "113A1": "b"}, {"112A1": "a"}))
+    write_json(tmp_path / "rpo" / "summary.json", _summary({"112A1": "b", "113A1": "b"}, {"112A1": "b", "113A1": "b"}))
+    out = tmp_path / "table.md"
+    assert (
+        main(["eval", "compare", str(tmp_path / "base"), str(tmp_path / "rpo" / "summary.json"), "--out", str(out)])
+        == 0
+    )
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "| run | prompt | 2018 | 2019 | overall |",
+        "| --- | --- | --- | --- | --- |",
+        "| base | plain | 1.000 | 1.000 | 1.000 |",
+        "| base | explain | 1.000 | 0.000 | 0.250 |",
+        "| base | gap | +0.000 | -1.000 | -0.750 |",
+        "| rpo | plain | 0.000 | 1.000 | 0.750 |",
+        "| rpo | explain | 0.000 | 1.000 | 0.750 |",
+        "| rpo | gap | +0.000 | +0.000 | +0.000 |",
+    ]
+    err = capsys.readouterr().err
+    assert "IgakuQA-style scores" in err and "different question sets" not in err
+    write_json(tmp_path / "other" / "summary.json", _summary({}, {}) | {"scored_sha256": "another benchmark"})
+    assert main(["eval", "compare", str(tmp_path / "base"), str(tmp_path / "other"), "--out", str(out)]) == 0
+    assert "these runs scored different question sets" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_on_the_tiny_model_and_the_sample_eval_side(tiny_model_dir, tmp_path, capsys):
+    from medprefs.sample_data import sample_corpus_path
+
+    out = tmp_path / "run"
+    argv = ["eval", "run", "--model", str(tiny_model_dir), "--benchmark", str(sample_corpus_path())]
+    assert main([*argv, "--years", "2018-2022", "--max-new-tokens", "6", "--skip-images", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["modes"]) == {"plain", "explain"} and summary["skipped_images"] == 1
+    assert summary["questions"] == 21 and set(summary["gap"]["per_year"]) == {"2018", "2019", "2020", "2021", "2022"}
+    plain, explain = (summary["modes"][mode]["overall"]["score"] for mode in ("plain", "explain"))
+    assert summary["gap"]["overall"] == pytest.approx(explain - plain)
+    for mode in ("plain", "explain"):
+        assert len((out / f"predictions-{mode}.jsonl").read_text(encoding="utf-8").splitlines()) == 21
+    err = capsys.readouterr().err
+    assert "gap" in err and "skipped 1 question(s)" in err
