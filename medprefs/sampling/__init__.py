@@ -1,0 +1,16 @@
+"""Sampling stage: few-shot explanation prompts -> N responses per question (transformers or vLLM), resumable shards."""
+
+from medprefs.sampling.config import SampleConfig, parse_shard
+from medprefs.sampling.merge import merge_shards
+from medprefs.sampling.runner import SamplingResult, run_sampling
+from medprefs.sampling.store import RESPONSE_SCHEMA, load_responses
+
+__all__ = [
+    "RESPONSE_SCHEMA",
+    "SampleConfig",
+    "SamplingResult",
+    "load_responses",
+    "merge_shards",
+    "parse_shard",
+    "run_sampling",
+]

@@ -1,0 +1,107 @@
+"""The run manifest: written before the first shard, checked on resume (a changed parameter is refused), kept current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medprefs.config import to_dict
+from medprefs.errors import MedprefsError
+from medprefs.manifest import now_iso, read_manifest, write_manifest
+from medprefs.prompts import STOP_STRINGS, PromptTemplate
+from medprefs.sampling.config import LAYOUT_FIELDS, SampleConfig
+from medprefs.sampling.provenance import ResolvedModel, identity_diff
+from medprefs.sampling.store import KIND, LOCK_FILE, has_manifest
+
+SCHEMA_VERSION = 1
+SEEDING = {
+    "transformers": "torch.manual_seed(derive_seed(seed, 'batch', question seeds)) before each batch of batch_size",
+    "vllm": "SamplingParams.seed = derive_seed(seed, qid) per question",
+}
+
+
+def run_identity(
+    *,
+    model: ResolvedModel,
+    config: SampleConfig,
+    template: PromptTemplate,
+    corpus_version: str,
+    questions: dict[str, Any],
+    exemplar_pool: dict[str, Any],
+    shards_total: int,
+) -> dict[str, Any]:
+    """Everything that decides the responses; a resumed run must match it exactly."""
+    params = {k: v for k, v in to_dict(config).items() if k not in LAYOUT_FIELDS}
+    return {
+        "model": {
+            "weights_sha256": model.weights_sha256,
+            "tokenizer_sha256": model.tokenizer_sha256,
+            "revision": model.revision,
+        },
+        "sampling": params,
+        "template": {"name": template.name, "sha256": template.sha256},
+        "stop_strings": list(STOP_STRINGS),
+        "seeding": SEEDING[config.backend],
+        "corpus_version": corpus_version,
+        "questions": questions,
+        "exemplar_pool": exemplar_pool,
+        "shards_total": shards_total,
+    }
+
+
+def open_run(
+    out_dir: Path,
+    identity: dict[str, Any],
+    *,
+    model: ResolvedModel,
+    config: SampleConfig,
+    shard: tuple[int, int],
+    assigned: list[int],
+) -> dict[str, Any]:
+    """A new manifest, or the existing one after checking it describes the same run (same identity and shard)."""
+    layout = {name: getattr(config, name) for name in LAYOUT_FIELDS}
+    if has_manifest(out_dir):
+        manifest = read_manifest(out_dir)
+        check_same_run(out_dir, manifest, identity, shard)
+        manifest["layout"] = layout
+        return manifest
+    if out_dir.exists() and any(path.name != LOCK_FILE for path in out_dir.iterdir()):
+        raise MedprefsError(f"{out_dir}: exists and is not a sampling run; choose a new --out")
+    manifest = {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "identity": identity,
+        "model": model.record(),
+        "layout": layout,
+        "shard": {"index": shard[0], "count": shard[1]},
+        "assigned": assigned,
+        "completed": {},
+        "complete": False,
+        "created": now_iso(),
+        "updated": now_iso(),
+    }
+    write_manifest(out_dir, manifest)
+    return manifest
+
+
+def check_same_run(out_dir: Path, manifest: dict[str, Any], identity: dict[str, Any], shard: tuple[int, int]) -> None:
+    if manifest.get("kind") != KIND:
+        raise MedprefsError(
+            f"{out_dir}: holds a {manifest.get('kind')!r} manifest, not a sampling run; choose a new --out"
+        )
+    diffs = identity_diff(manifest["identity"], identity)
+    if diffs:
+        raise MedprefsError(
+            f"{out_dir}: was sampled with different settings: {'; '.join(diffs)}. Use a new --out to sample anew"
+        )
+    old = (manifest["shard"]["index"], manifest["shard"]["count"])
+    if old != tuple(shard):
+        raise MedprefsError(f"{out_dir}: holds shard {old[0]}/{old[1]}, not {shard[0]}/{shard[1]}; use a new --out")
+
+
+def record_shard(out_dir: Path, manifest: dict[str, Any], index: int, record: dict[str, Any]) -> None:
+    """Mark one shard complete (after its file is in place: a kill between the two only costs a re-check)."""
+    manifest["completed"][f"{index:05d}"] = record
+    manifest["complete"] = len(manifest["completed"]) == len(manifest["assigned"])
+    manifest["updated"] = now_iso()
+    write_manifest(out_dir, manifest)

@@ -1,0 +1,169 @@
+"""Sampling throughput on the tiny model: the batched transformers backend against a one-prompt-at-a-time `generate`
+loop doing the same work (same prompts, n, max_new_tokens), measured in the same run; ends with one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.table import Table
+
+from medprefs.console import console
+from medprefs.corpus.question import Question
+from medprefs.prompts import STOP_STRINGS, load_template
+from medprefs.sample_data import corpus_texts, sample_corpus_path
+from medprefs.sampling import SampleConfig
+from medprefs.sampling.backends.transformers_backend import TransformersBackend, tokens_to_completion
+from medprefs.sampling.plan import PromptJob, build_jobs
+
+
+@dataclass
+class Measure:
+    name: str
+    calls: int
+    responses: int
+    tokens: int
+    seconds: float
+
+    @property
+    def responses_per_s(self) -> float:
+        return self.responses / self.seconds
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds
+
+
+def train_questions() -> list[Question]:
+    rows = [json.loads(line) for line in sample_corpus_path().read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Question.from_row(row) for row in rows if row["year"] <= 2017]
+
+
+def tiny_model(folder: Path) -> Path:
+    from medprefs.tinymodel import TinyModelConfig, build_tiny_model
+
+    texts = corpus_texts() + ["問題: 解説: 答え: a,b,c,d,e 必ずちょうど個選んでください。"] * 20
+    return build_tiny_model(folder, texts, TinyModelConfig(vocab_size=1200))
+
+
+def run(backend: TransformersBackend, jobs: list[PromptJob], per_call: int, name: str) -> Measure:
+    """Every job through the backend, `per_call` prompts a call."""
+    start = time.perf_counter()
+    calls = responses = tokens = 0
+    for first in range(0, len(jobs), per_call):
+        completions = backend.generate(jobs[first : first + per_call])
+        calls += 1
+        responses += sum(len(c) for c in completions)
+        tokens += sum(r.n_tokens for c in completions for r in c)
+    return Measure(name, calls, responses, tokens, time.perf_counter() - start)
+
+
+def plain_loop(backend: TransformersBackend, jobs: list[PromptJob], name: str) -> Measure:
+    """The baseline: one plain `generate(num_return_sequences=n)` call per prompt, as a first script would do it."""
+    import torch
+
+    config, model, tokenizer = backend.config, backend.model, backend.tokenizer
+    start = time.perf_counter()
+    responses = tokens = 0
+    for job in jobs:
+        encoded = tokenizer(job.prompt, return_tensors="pt")
+        torch.manual_seed(job.seed)
+        with torch.inference_mode():
+            output = model.generate(
+                **encoded,
+                do_sample=True,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                top_k=None,
+                max_new_tokens=config.max_new_tokens,
+                num_return_sequences=config.n,
+                stop_strings=STOP_STRINGS,
+                tokenizer=tokenizer,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        for row in output[:, encoded["input_ids"].shape[1] :].tolist():
+            responses += 1
+            tokens += tokens_to_completion(row, backend.finish_ids, tokenizer.decode).n_tokens
+    return Measure(name, len(jobs), responses, tokens, time.perf_counter() - start)
+
+
+def median_measure(measures: list[Measure]) -> Measure:
+    chosen = sorted(measures, key=lambda m: m.seconds)[len(measures) // 2]
+    return replace(chosen, seconds=statistics.median(m.seconds for m in measures))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, help="model folder (default: build the tiny Qwen2)")
+    parser.add_argument("--questions", type=int, default=16)
+    parser.add_argument("--n", type=int, default=4, help="responses per question")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per call in the batched run")
+    parser.add_argument("--shots", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions; medians are reported")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model or tiny_model(Path(scratch) / "tiny")
+        questions = train_questions()
+        jobs = build_jobs(questions[: args.questions], questions, load_template("explain"), args.shots, seed=0)
+        config = SampleConfig(n=args.n, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, device="cpu")
+        backend = TransformersBackend(str(model), config)
+        run(backend, jobs[:2], 2, "warm-up")  # one-time costs (stop-string tables, allocator) out of the timings
+        batched, single, looped = [], [], []
+        for _ in range(args.repeats):  # interleaved, so a busy moment on the shared machine hits every mode
+            looped.append(plain_loop(backend, jobs, "generate loop"))
+            single.append(run(backend, jobs, 1, "backend 1/call"))
+            batched.append(run(backend, jobs, args.batch_size, f"backend {args.batch_size}/call"))
+        batch, one, loop = median_measure(batched), median_measure(single), median_measure(looped)
+
+    table = Table(title=f"sampling: {len(jobs)} questions x n={args.n}, max_new_tokens={args.max_new_tokens}")
+    for column in ("mode", "calls", "resp", "tokens", "s", "resp/s", "tok/s", "x loop"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for measure in (loop, one, batch):
+        table.add_row(
+            measure.name,
+            str(measure.calls),
+            str(measure.responses),
+            str(measure.tokens),
+            f"{measure.seconds:.2f}",
+            f"{measure.responses_per_s:.1f}",
+            f"{measure.tokens_per_s:.0f}",
+            f"{measure.tokens_per_s / loop.tokens_per_s:.2f}",
+        )
+    console.print(table)
+    print(
+        json.dumps(
+            {
+                "questions": len(jobs),
+                "n": args.n,
+                "max_new_tokens": args.max_new_tokens,
+                "batch_size": args.batch_size,
+                "repeats": args.repeats,
+                "threads": args.threads,
+                "loop_s": round(loop.seconds, 3),
+                "backend_1_per_call_s": round(one.seconds, 3),
+                "batched_s": round(batch.seconds, 3),
+                "loop_responses_per_s": round(loop.responses_per_s, 2),
+                "batched_responses_per_s": round(batch.responses_per_s, 2),
+                "loop_tokens_per_s": round(loop.tokens_per_s, 1),
+                "batched_tokens_per_s": round(batch.tokens_per_s, 1),
+                "speedup_responses": round(batch.responses_per_s / loop.responses_per_s, 2),
+                "speedup_backend_1_per_call": round(one.responses_per_s / loop.responses_per_s, 2),
+                "speedup_tokens": round(batch.tokens_per_s / loop.tokens_per_s, 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
