@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -153,6 +154,7 @@ def main() -> None:
 
     from medprefs.console import console
 
+    load_before = os.getloadavg()[0]  # the machine is shared: a figure means little without the load beside it
     with tempfile.TemporaryDirectory() as folder:
         source = write_input(Path(folder), args.rows)
         runs = {
@@ -164,9 +166,13 @@ def main() -> None:
         for fmt in args.formats.split(","):
             path = source if fmt == "jsonl" else convert(source, fmt)
             runs[f"medprefs ingest ({fmt})"] = run_worker("medprefs", path, Path(folder) / f"s-{fmt}")
+    load = (round(load_before, 2), round(os.getloadavg()[0], 2))
     baseline = runs["naive (json + normalize_text + dataclass, per row)"]
-    table = Table(title=f"ingest {args.rows:,} synthetic questions (read, validate, normalise, hash, store)")
-    for column in ("path", "rows/s", "x naive", "CPU s", "peak RSS MiB"):
+    table = Table(
+        title=f"ingest {args.rows:,} synthetic questions (read, validate, normalise, hash, store)",
+        caption=f"{os.cpu_count()} cores; 1-minute load average {load[0]} before, {load[1]} after",
+    )
+    for column in ("path", "rows/s", "x naive", "CPU s", "rows/CPU-s", "peak RSS MiB"):
         table.add_column(column, justify="right" if column != "path" else "left")
     figures = {}
     for name, run in runs.items():
@@ -176,11 +182,13 @@ def main() -> None:
             f"{rate:,.0f}",
             f"{rate / (baseline['rows'] / baseline['seconds']):.2f}",
             f"{run['cpu_seconds']:.2f}",
+            f"{run['rows'] / run['cpu_seconds']:,.0f}",
             f"{run['peak_rss_mib']:.0f}",
         )
         figures[name] = {
             "rows_per_s": round(rate),
             "cpu_s": round(run["cpu_seconds"], 2),
+            "rows_per_cpu_s": round(run["rows"] / run["cpu_seconds"]),
             "peak_rss_mib": round(run["peak_rss_mib"]),
         }
     console.print(table)
@@ -192,6 +200,8 @@ def main() -> None:
         "peak_rss_mib": round(main_run["peak_rss_mib"]),
         "speedup_vs_naive": round(rate / (baseline["rows"] / baseline["seconds"]), 2),
         "target_rows_per_s": 50_000,
+        "cores": os.cpu_count(),
+        "load_avg_before_after": load,
         "paths": figures,
     }
     print(json.dumps(summary))

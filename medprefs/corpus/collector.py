@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from medprefs.corpus import igakuqa
 from medprefs.corpus.content import CONTENT_FIELDS, CONTENT_SCHEMA, build_frame, frame_keys, frame_sha256
-from medprefs.corpus.fastpath import accept_plain
+from medprefs.corpus.fastpath import accept_plain, accept_table
+from medprefs.corpus.ndjson import Block, line_blocks, tabulate_lines
 from medprefs.corpus.normalize import normalize_list_series, normalize_series
 from medprefs.corpus.question import LETTERS, QUESTION_SCHEMA
 from medprefs.corpus.readers import Source, read_rows
-from medprefs.corpus.rows import ParseFailure
+from medprefs.corpus.rows import ParseFailure, Row, jsonl_row
+from medprefs.corpus.threads import ordered_map
 from medprefs.corpus.validate import CANONICAL_FIELDS, ParsedRow, RowError, parse_row
 
 FAST_MIN = 256  # rows in a chunk before the column-wise path pays for its fixed cost
@@ -78,11 +81,41 @@ class Collector:
         index, start = len(self.files), self.read
         self.files.append(str(source.path))
         self.names.append(_field_names(source, column_map))
+        if source.format == "jsonl" and not column_map:
+            ignored = self._add_jsonl(index, source.path, tick)
+        else:
+            ignored = self._add_rows(index, read_rows(source, column_map if source.format != "igakuqa" else {}), tick)
+        return self.read - start, ignored
+
+    def _add_jsonl(self, index: int, path: Path, tick: Callable[[int], None]) -> set[str]:
+        """Lines polars proves plain go column-wise a block at a time (blocks in parallel); the rest are parsed one by
+        one, as any reader's rows."""
         ignored: set[str] = set()
-        rows: list[dict[str, Any]] = []
+        for (numbers, lines, _), bulk in ordered_map(self._bulk, line_blocks(path)):
+            slow: Iterable[int] = range(len(lines))
+            if bulk is not None:
+                accepted, slow = bulk
+                self._keep(index, accepted, numbers)
+                self.read += accepted.height
+            ignored |= self._add_rows(index, (jsonl_row(numbers[p], lines[p]) for p in slow), tick)
+            tick(self.read)
+        return ignored
+
+    def _bulk(self, block: Block) -> tuple[Block, tuple[pl.DataFrame, list[int]] | None]:
+        """(block, (rows accepted column-wise, positions left)) or (block, None) when it is too small to pay off."""
+        _, lines, data = block
+        if len(lines) < self.fast_min:
+            return block, None
+        frame, odd = tabulate_lines(lines, data)
+        return block, accept_table(frame, odd, len(lines))
+
+    def _add_rows(self, index: int, rows: Iterable[Row], tick: Callable[[int], None]) -> set[str]:
+        """Reject what did not parse, validate the rest; returns the columns ignored as not part of a question."""
+        ignored: set[str] = set()
+        parsed: list[dict[str, Any]] = []
         lines: list[int] = []
         raws: list[Any] = []
-        for line, row, raw in read_rows(source, column_map if source.format != "igakuqa" else {}):
+        for line, row, raw in rows:
             self.read += 1
             if self.read % _PROGRESS_EVERY == 0:
                 tick(self.read)
@@ -91,25 +124,28 @@ class Collector:
             elif not isinstance(row, dict):
                 self.reject(index, line, None, f"expected an object, got {type(row).__name__}", raw)
             else:
-                rows.append(row)
+                parsed.append(row)
                 lines.append(line)
                 raws.append(raw)
-                if len(rows) == CHUNK_ROWS:  # bounded memory: parsed rows never pile up for a whole file
-                    ignored |= self._take(index, rows, lines, raws)
-                    rows, lines, raws = [], [], []
-        ignored |= self._take(index, rows, lines, raws)
-        return self.read - start, ignored
+                if len(parsed) == CHUNK_ROWS:  # bounded memory: parsed rows never pile up for a whole file
+                    ignored |= self._take(index, parsed, lines, raws)
+                    parsed, lines, raws = [], [], []
+        return ignored | self._take(index, parsed, lines, raws)
 
     def _take(self, index: int, rows: list[dict[str, Any]], lines: list[int], raws: list[Any]) -> set[str]:
         """Plain rows through the column-wise path, the rest through the validator; returns unknown column names."""
         slow: list[int] | range = range(len(rows))
         if rows and len(rows) >= self.fast_min:
             frame, slow = accept_plain(rows)
-            line_numbers = pl.Series(lines, dtype=pl.Int64).gather(frame.get_column("__pos"))
-            self.frames.append(frame.select(*CONTENT_FIELDS, __file=pl.lit(index, pl.Int64), __line=line_numbers))
+            self._keep(index, frame, lines)
         for position in slow:
             self._validate(index, lines[position], rows[position], raws[position])
         return set(itertools.chain.from_iterable(rows)) - CANONICAL_FIELDS
+
+    def _keep(self, index: int, frame: pl.DataFrame, lines: Sequence[int]) -> None:
+        """Rows the column-wise path accepted (`__pos` indexes `lines`), with their file and line."""
+        line_numbers = pl.Series(lines, dtype=pl.Int64).gather(frame.get_column("__pos"))
+        self.frames.append(frame.select(*CONTENT_FIELDS, __file=pl.lit(index, pl.Int64), __line=line_numbers))
 
     def _validate(self, index: int, line: int, row: dict[str, Any], raw: Any) -> None:
         try:

@@ -10,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from medprefs.corpus.question import QUESTION_SCHEMA
+from medprefs.corpus.threads import ordered_map
 
 # Bump when the canonical form below changes; a manifest records the spec its id was computed with.
 HASH_SPEC = "medprefs-corpus/1"
@@ -97,11 +98,12 @@ def _hash_keys(digest: Any, keys: pl.Series) -> None:
 def frame_sha256(frame: pl.DataFrame) -> str:
     """sha256 of HASH_SPEC and the row keys in qid order (keys are self-delimiting), so input order and layout do
     not matter: `sha256(f"{HASH_SPEC}\\n" + "".join(row_key(row) for row in rows sorted by qid))`. Keys are made a
-    slice at a time: all at once they take as much memory as the corpus itself."""
+    slice at a time (all at once they take as much memory as the corpus itself), slices in parallel."""
     ordered = frame if frame.get_column("qid").is_sorted() else frame.sort("qid")
     digest = hashlib.sha256(f"{HASH_SPEC}\n".encode())
-    for offset in range(0, ordered.height, _HASH_SLICE):
-        _hash_keys(digest, frame_keys(ordered.slice(offset, _HASH_SLICE)))
+    slices = (ordered.slice(offset, _HASH_SLICE) for offset in range(0, ordered.height, _HASH_SLICE))
+    for keys in ordered_map(frame_keys, slices):
+        _hash_keys(digest, keys)
     return digest.hexdigest()
 
 

@@ -122,6 +122,12 @@ def _wrap(lists: pl.Series) -> pl.Series:
     return pl.Series("accepted", pa.LargeListArray.from_arrays(offsets, array)).cast(pl.List(pl.List(pl.String)))
 
 
+def _filtered(frame: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
+    """`frame.filter(predicate)`, without copying every column when every row passes (the usual case)."""
+    mask = frame.select(predicate).to_series()
+    return frame if mask.all() else frame.filter(mask)
+
+
 def accept_plain(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[int]]:
     """(normalised CONTENT_FIELDS rows with `__pos`, positions left for the validator) for canonical-keyed dicts."""
     frame, odd = tabulate(rows)
@@ -136,8 +142,9 @@ def accept_table(frame: pl.DataFrame, odd: set[int], n_rows: int) -> tuple[pl.Da
         pl.col("qid").str.extract(_JMLE_QID, 1).cast(pl.Int64),
         pl.col("year") - FIRST_EXAM_YEAR_OFFSET,
     )
-    plain = frame.filter(~pl.col("__pos").is_in(sorted(odd))).with_columns(exam=exam)
-    plain = plain.filter(_plain(n_choices, pl.col("exam")).fill_null(False))
+    plain = frame.with_columns(exam=exam)
+    wanted = _plain(n_choices, pl.col("exam")).fill_null(False)
+    plain = _filtered(plain, (~pl.col("__pos").is_in(sorted(odd)) & wanted) if odd else wanted)
     stem = normalize_series(plain.get_column("stem"))
     choices = normalize_list_series(plain.get_column("choices"))
     explanation = normalize_series(plain.get_column("explanation"))
@@ -161,6 +168,6 @@ def accept_table(frame: pl.DataFrame, odd: set[int], n_rows: int) -> tuple[pl.Da
         original_explanation="explanation",
     )
     # Text that normalises to nothing is rejected by the validator, with its reason.
-    result = result.filter((pl.col("stem") != "") & ~pl.col("choices").list.contains(""))
+    result = _filtered(result, (pl.col("stem") != "") & ~pl.col("choices").list.contains(""))
     slow = sorted(set(range(n_rows)) - set(result.get_column("__pos").to_list()))
     return result.select("__pos", *CONTENT_FIELDS), slow

@@ -62,6 +62,21 @@ def _json_failure(error: Exception) -> ParseFailure:
     return ParseFailure(f"unreadable JSON: {str(error)[:120] or type(error).__name__}")
 
 
+def jsonl_row(number: int, raw: bytes) -> Row:
+    """One non-blank JSONL line (`raw`, as bytes) as the reader yields it: parsed, or with why it could not be."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return number, ParseFailure(f"not valid UTF-8 ({error.reason} at byte {error.start})"), raw.rstrip(b"\r\n")
+    try:
+        row = _loads(line)
+    except (ValueError, RecursionError) as error:  # also: a 5000-digit number, nesting 1000 levels deep
+        return number, _json_failure(error), line.rstrip("\r\n")
+    if "\\u" in line and _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(row):
+        return number, ParseFailure("an unpaired UTF-16 surrogate escape is not text"), line.rstrip("\r\n")
+    return number, row, line
+
+
 def read_jsonl(path: Path, column_map: dict[str, str] | None = None) -> Iterator[Row]:
     """One JSON object a line; blank lines are skipped (not rows); lines count from 1 like an editor does.
     Read line by line, so memory holds one line, not the file."""
@@ -71,20 +86,7 @@ def read_jsonl(path: Path, column_map: dict[str, str] | None = None) -> Iterator
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
             if not raw or raw.isspace():
                 continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                failure = ParseFailure(f"not valid UTF-8 ({error.reason} at byte {error.start})")
-                yield number, failure, raw.rstrip(b"\r\n")
-                continue
-            try:
-                row = _loads(line)
-            except (ValueError, RecursionError) as error:  # also: a 5000-digit number, nesting 1000 levels deep
-                yield number, _json_failure(error), line.rstrip("\r\n")
-                continue
-            if "\\u" in line and _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(row):
-                yield number, ParseFailure("an unpaired UTF-16 surrogate escape is not text"), line.rstrip("\r\n")
-                continue
+            number, row, line = jsonl_row(number, raw)
             if column_map and isinstance(row, dict):
                 row = _renamed(row, column_map)
             yield number, row, line
