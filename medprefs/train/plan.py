@@ -1,0 +1,46 @@
+"""The resolved plan of a training run (what --dry-run prints): config, inputs with their shas, gate, launch line."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from medprefs.config import to_dict
+from medprefs.train.config import CPTConfig, ModelRef, RPOConfig
+from medprefs.train.run import gate_inputs, last_complete_checkpoint
+
+
+def training_plan(stage: str, config: CPTConfig | RPOConfig, model: ModelRef, config_path: str,
+                  resume: bool = False) -> dict[str, Any]:
+    """Resolve every input (dataset shas, document/pair counts) and run the leakage gate, without loading a model."""
+    from medprefs.train.model import choose_placement
+
+    plan: dict[str, Any] = {"stage": stage, "base_model": model.base, "revision": model.revision}
+    if isinstance(config, CPTConfig):
+        from medprefs.train.data import resolve_cpt_inputs, split_documents
+
+        inputs = resolve_cpt_inputs(config.data, config.text_corpora, config.corpus_store)
+        train, held_out = split_documents(inputs.documents, config.eval_fraction, config.seed)
+        lineage, plan["documents"] = inputs.lineage, {"train": len(train), "eval": len(held_out)}
+    else:
+        from medprefs.train.data import cutoff_year, load_pairs, resolve_pairs_dataset
+
+        dataset_dir, entry = resolve_pairs_dataset(config.data)
+        lineage = [entry]
+        train, held_out = load_pairs(dataset_dir, cutoff_year(entry.get("leakage")))
+        plan["pairs"] = {"train": len(train["prompt"]), "eval": len(held_out["prompt"])}
+        plan["start"] = config.cpt_adapter or f"{model.base} (no CPT)"
+    plan["inputs"] = gate_inputs(lineage, config.allow_leakage)
+    plan["placement"] = choose_placement(config).describe()
+    plan["resume_from"] = last_complete_checkpoint(Path(config.output_dir)) if resume else None
+    plan["launch"] = launch_line(stage, config.num_processes, config_path)
+    plan["config"] = to_dict(config)
+    return plan
+
+
+def launch_line(stage: str, processes: int, config_path: str) -> str:
+    command = f"-m medprefs train {stage} --config {shlex.quote(config_path)}"
+    if processes == 1:
+        return f"medprefs train {stage} --config {shlex.quote(config_path)}"
+    return f"accelerate launch --multi_gpu --num_processes {processes} --num_machines 1 --dynamo_backend no {command}"
