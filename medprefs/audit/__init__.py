@@ -23,7 +23,7 @@ def audit(dataset_dir: str | Path, out_dir: str | Path, labels_dir: str | Path |
     from medprefs.audit.render import render_html, render_markdown
     from medprefs.audit.stats import compute
     from medprefs.labeling import read_labels
-    from medprefs.pairs.io import read_pairs
+    from medprefs.pairs import read_pairs
 
     train, validation, manifest = read_pairs(dataset_dir)
     labels_path = labels_dir or ((manifest.get("sources") or {}).get("labels") or {}).get("path")

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from medprefs.audit import svg
-from medprefs.pairs.config import PAIR_TYPES
+from medprefs.pairs import PAIR_TYPES
 
 _CSS = """
 body{font-family:system-ui,'Hiragino Sans','Noto Sans CJK JP','IPAGothic','Yu Gothic',sans-serif;margin:24px auto;max-width:1000px;color:#1a202c;line-height:1.45;padding:0 16px}

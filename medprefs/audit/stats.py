@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from medprefs.pairs.config import PAIR_TYPES
+from medprefs.pairs import PAIR_TYPES
 
 # DPO learns a length shortcut when one side is systematically longer; flag a pair type whose chosen side is longer
 # in more than this share of pairs (or shorter in more than it), or whose median length ratio leaves the band.

@@ -22,9 +22,7 @@ def make_generator(model_path: str, adapter: str | None, config: EvalConfig):
 def _vllm_generator(model_path: str, adapter: str | None, config: EvalConfig):
     """Sampling's vLLM backend at temperature 0, n = 1 (greedy). It stops at the shared STOP_STRINGS only, so a plain
     completion may run past its first line; the answer is read from that line all the same."""
-    from medprefs.sampling.backends.vllm_backend import VLLMBackend
-    from medprefs.sampling.config import SampleConfig
-    from medprefs.sampling.plan import PromptJob
+    from medprefs.sampling import PromptJob, SampleConfig, VLLMBackend
 
     if adapter:
         raise MedprefsError("--adapter needs --backend transformers (or merge the adapter into the model for vLLM)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from medprefs.errors import MedprefsError
-from medprefs.sampling.backends.base import cut_at_stop
+from medprefs.sampling import cut_at_stop
 
 
 @dataclass(frozen=True)

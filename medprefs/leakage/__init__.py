@@ -8,15 +8,18 @@ from medprefs.leakage.items import Passage, read_passages
 from medprefs.leakage.normalize import leak_key
 from medprefs.leakage.report import LeakageReport, ReportPaths
 from medprefs.leakage.scan import scan, split_by_year
+from medprefs.leakage.store import FilterOutcome, filter_and_store
 
 __all__ = [
     "JMLE_BOILERPLATE",
     "FilteredCorpus",
+    "FilterOutcome",
     "Finding",
     "LeakageConfig",
     "LeakageReport",
     "Passage",
     "ReportPaths",
+    "filter_and_store",
     "filter_corpus",
     "leak_key",
     "read_passages",

@@ -33,7 +33,7 @@ def _store_version(
     store: Any, version: Any, kept: pl.DataFrame, gate: dict[str, Any], derived: dict[str, Any], tag: str | None
 ) -> str:
     """Write `kept` as a version of the same corpus whose manifest carries the gate record and its origin."""
-    from medprefs.corpus.versions import store_derived_version
+    from medprefs.corpus import store_derived_version
 
     saved = store_derived_version(
         store,

@@ -80,8 +80,7 @@ def leakage(state: RunState) -> StageOutput:
     """Year split, then the content scan of the training side against the evaluation side; flagged items are
     dropped into a new, passing corpus version (kept aside with reasons), which is what training may use."""
     from medprefs.corpus import load_corpus
-    from medprefs.leakage import split_by_year
-    from medprefs.leakage.store import filter_and_store
+    from medprefs.leakage import filter_and_store, split_by_year
 
     config = state.config.leakage
     version = load_corpus(state.corpus_ref, state.store)
@@ -110,8 +109,7 @@ def leakage(state: RunState) -> StageOutput:
 
 
 def cpt(state: RunState) -> StageOutput:
-    from medprefs.train import train_cpt
-    from medprefs.train.data import resolve_cpt_inputs
+    from medprefs.train import resolve_cpt_inputs, train_cpt
 
     config = replace(
         state.config.cpt, data=state.train_ref, corpus_store=str(state.store), output_dir=str(state.out / "cpt")
@@ -217,14 +215,9 @@ def _sampling_model(state: RunState, cpt_dir: Path) -> str:
     wants merged weights too); a fully fine-tuned CPT output is already one."""
     if not _is_adapter(cpt_dir):
         return str(cpt_dir)
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from medprefs.train import merge_adapter
 
-    target = state.out / "cpt-merged"
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(state.base_model), str(cpt_dir))
-    model.merge_and_unload().save_pretrained(target)
-    AutoTokenizer.from_pretrained(state.base_model).save_pretrained(target)
-    return str(target)
+    return str(merge_adapter(state.base_model, cpt_dir, state.out / "cpt-merged"))
 
 
 def _is_adapter(folder: Path) -> bool:

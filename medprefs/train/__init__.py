@@ -25,6 +25,7 @@ _LAZY = {
     "resolve_cpt_inputs": "medprefs.train.data",
     "resolve_pairs_dataset": "medprefs.train.data",
     "write_model_card": "medprefs.train.card",
+    "merge_adapter": "medprefs.train.model",
 }
 
 __all__ = [

@@ -139,3 +139,16 @@ def _keep_4bit_trainable_on_cpu(model) -> None:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def merge_adapter(base_model: str, adapter_dir: str | Path, out_dir: str | Path) -> Path:
+    """Fold a LoRA adapter into a full-precision copy of the base and save it with the tokenizer: the single model
+    folder sampling backends (and vLLM) load. Merging into 4-bit weights would be lossy, so the base is loaded plain."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out_dir = Path(out_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model), str(adapter_dir))
+    model.merge_and_unload().save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(base_model).save_pretrained(out_dir)
+    return out_dir
