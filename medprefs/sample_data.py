@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medprefs.corpus.question import Question
 
 
 def sample_corpus_path() -> Path:
@@ -26,3 +30,14 @@ def corpus_texts(path: Path | None = None) -> list[str]:
             row = json.loads(line)
             texts.extend([row["stem"], *row["choices"], row.get("explanation") or ""])
     return texts
+
+
+def sample_questions(max_year: int | None = None) -> list[Question]:
+    """The sample's questions in file order, those up to `max_year` only when it is given (2017: the training side)."""
+    import json
+
+    from medprefs.corpus.question import Question
+
+    lines = sample_corpus_path().read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    return [Question.from_row(row) for row in rows if max_year is None or row["year"] <= max_year]

@@ -1,5 +1,9 @@
 """Sampling throughput on the tiny model: the batched transformers backend against a one-prompt-at-a-time `generate`
-loop doing the same work (same prompts, n, max_new_tokens), measured in the same run; ends with one JSON line."""
+loop doing the same work (same prompts, n, max_new_tokens), measured in the same run; ends with one JSON line.
+
+Rows: `generate loop` is the baseline (plain `generate(num_return_sequences=n, top_p, stop_strings)` per prompt);
+`backend 1/call` is the backend fed one prompt per call, so it shows what the prefill-once, sort-free nucleus
+sampler and build-once stop criterion gain without batching; `backend B/call` adds batching."""
 
 from __future__ import annotations
 
@@ -14,9 +18,8 @@ from pathlib import Path
 from rich.table import Table
 
 from medprefs.console import console
-from medprefs.corpus.question import Question
 from medprefs.prompts import STOP_STRINGS, load_template
-from medprefs.sample_data import corpus_texts, sample_corpus_path
+from medprefs.sample_data import corpus_texts, sample_questions
 from medprefs.sampling import SampleConfig
 from medprefs.sampling.backends.transformers_backend import TransformersBackend, tokens_to_completion
 from medprefs.sampling.plan import PromptJob, build_jobs
@@ -37,11 +40,6 @@ class Measure:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds
-
-
-def train_questions() -> list[Question]:
-    rows = [json.loads(line) for line in sample_corpus_path().read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Question.from_row(row) for row in rows if row["year"] <= 2017]
 
 
 def tiny_model(folder: Path) -> Path:
@@ -114,7 +112,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model or tiny_model(Path(scratch) / "tiny")
-        questions = train_questions()
+        questions = sample_questions(max_year=2017)
         jobs = build_jobs(questions[: args.questions], questions, load_template("explain"), args.shots, seed=0)
         config = SampleConfig(n=args.n, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, device="cpu")
         backend = TransformersBackend(str(model), config)

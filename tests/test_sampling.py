@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import pytest
 
@@ -11,7 +10,7 @@ from medprefs.config import from_dict
 from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.prompts import STOP_STRINGS, build_prompt, load_template
-from medprefs.sample_data import sample_corpus_path
+from medprefs.sample_data import sample_questions
 from medprefs.sampling import SampleConfig, parse_shard
 from medprefs.sampling.backends.base import cut_at_stop
 from medprefs.sampling.backends.transformers_backend import tokens_to_completion
@@ -24,8 +23,7 @@ HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 
 def train_questions(count: int | None = None) -> list[Question]:
-    rows = [json.loads(line) for line in sample_corpus_path().read_text(encoding="utf-8").splitlines() if line.strip()]
-    questions = [Question.from_row(row) for row in rows if row["year"] <= 2017]
+    questions = sample_questions(max_year=2017)
     return questions[:count] if count else questions
 
 

@@ -20,7 +20,7 @@ from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.manifest import read_manifest, write_manifest
 from medprefs.prompts import load_template
-from medprefs.sample_data import sample_corpus_path
+from medprefs.sample_data import sample_questions
 from medprefs.sampling import RESPONSE_SCHEMA, SampleConfig, load_responses, merge_shards, run_sampling
 from medprefs.sampling.plan import build_jobs
 from medprefs.sampling.provenance import resolve_model
@@ -33,8 +33,7 @@ CONFIG = SampleConfig(
 
 
 def train_questions(count: int | None = None) -> list[Question]:
-    rows = [json.loads(line) for line in sample_corpus_path().read_text(encoding="utf-8").splitlines() if line.strip()]
-    questions = [Question.from_row(row) for row in rows if row["year"] <= 2017]
+    questions = sample_questions(max_year=2017)
     return questions[:count] if count else questions
 
 

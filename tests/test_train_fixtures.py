@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,10 @@ import polars as pl
 from medprefs.corpus.question import Question, questions_to_frame
 from medprefs.manifest import write_json, write_parquet
 from medprefs.prompts import completion_text, load_template
-from medprefs.sample_data import sample_corpus_path
+from medprefs.sample_data import sample_questions
 from medprefs.train import CPTConfig, RPOConfig
 
 PASSING = {"verdict": "pass", "report_sha256": "0" * 64, "cutoff_year": 2017, "flagged": 0, "override": None}
-
-
-def sample_questions() -> list[Question]:
-    lines = sample_corpus_path().read_text(encoding="utf-8").splitlines()
-    return [Question.from_row(json.loads(line)) for line in lines if line.strip()]
 
 
 def corpus_lineage(leakage: dict[str, Any] | None = PASSING) -> list[dict[str, Any]]:

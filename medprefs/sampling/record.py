@@ -15,7 +15,10 @@ from medprefs.sampling.store import KIND, LOCK_FILE, has_manifest
 
 SCHEMA_VERSION = 1
 SEEDING = {
-    "transformers": "torch.manual_seed(derive_seed(seed, 'batch', question seeds)) before each batch of batch_size",
+    "transformers": (
+        "torch.Generator seeded with derive_seed(seed, 'batch', question seeds) for each batch of batch_size, "
+        "drawn by medprefs' rejection nucleus sampler"
+    ),
     "vllm": "SamplingParams.seed = derive_seed(seed, qid) per question",
 }
 

@@ -1,0 +1,104 @@
+"""The rejection nucleus sampler draws exactly from transformers' temperature + top-p distribution, without a sort."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+from medprefs.prompts import load_template
+from medprefs.sample_data import sample_questions
+from medprefs.sampling import SampleConfig
+from medprefs.sampling.backends.nucleus import NucleusSampler
+from medprefs.sampling.plan import build_jobs
+
+DRAWS = 40_000
+
+
+def reference(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """transformers' own warpers, in `generate`'s order: the distribution `do_sample=True` draws from."""
+    scaled = TemperatureLogitsWarper(temperature)(None, logits[None])
+    return TopPLogitsWarper(top_p)(None, scaled).softmax(-1)[0]
+
+
+def frequencies(logits: torch.Tensor, temperature: float, top_p: float, seed: int = 0) -> torch.Tensor:
+    sampler = NucleusSampler(temperature, top_p, torch.Generator().manual_seed(seed))
+    drawn = sampler.draw(logits.expand(DRAWS, -1))
+    return torch.bincount(drawn, minlength=logits.numel()).double() / DRAWS
+
+
+CASES = [
+    (torch.tensor([2.0, 1.5, 1.0, 0.2, -1.0, -3.0]), 1.0, 0.9),
+    (torch.tensor([2.0, 1.5, 1.0, 0.2, -1.0, -3.0]), 0.5, 0.9),
+    (torch.cat([torch.linspace(0, 0.1, 30), torch.tensor([4.0])]), 1.0, 0.9),  # a long flat tail, partly cut
+    (torch.linspace(0, 1, 40), 1.0, 0.5),  # near-uniform, half the mass: many rejection rounds
+    (torch.tensor([5.0, 1.0, 1.0, 1.0]), 2.0, 1.0),  # top_p = 1: plain temperature sampling
+]
+
+
+@pytest.mark.parametrize(("logits", "temperature", "top_p"), CASES)
+def test_draws_follow_transformers_top_p_distribution(logits, temperature, top_p):
+    expected = reference(logits, temperature, top_p).double()
+    observed = frequencies(logits, temperature, top_p)
+    assert torch.equal(observed > 0, expected > 0)  # the same nucleus, token for token
+    # 40k draws: a frequency's standard error is at most 0.0025, so 0.012 is ~5 of them.
+    assert (observed - expected).abs().max() < 0.012, (observed, expected)
+
+
+def test_tied_tokens_at_the_edge_of_the_nucleus_are_kept_together():
+    """transformers keeps whichever of equally likely tokens its sort puts last; the sampler keeps them all, so the
+    nucleus does not depend on sort order (the mass above each tied token is what decides)."""
+    logits = torch.tensor([0.0] * 10 + [3.0])  # the top token holds 0.67, each tail token 0.033
+    observed = frequencies(logits, 1.0, 0.95)
+    assert (observed > 0).all()
+    assert (observed[:10] - 1 / (10 + math.exp(3))).abs().max() < 0.012
+    assert (TopPLogitsWarper(0.95)(None, logits[None]).isfinite()).sum() == 10  # one tied token dropped by sort order
+
+
+def test_random_rows_never_draw_outside_the_nucleus():
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(256, 300, generator=generator) * 3
+    sampler = NucleusSampler(0.8, 0.9, torch.Generator().manual_seed(2))
+    kept = TopPLogitsWarper(0.9)(None, logits / 0.8).isfinite()
+    for _ in range(20):
+        drawn = sampler.draw(logits)
+        assert kept.gather(1, drawn[:, None]).all()
+
+
+def test_the_processor_leaves_only_the_drawn_token_for_argmax():
+    logits = torch.randn(8, 50, generator=torch.Generator().manual_seed(3))
+    scores = NucleusSampler(1.0, 0.95, torch.Generator().manual_seed(4))(None, logits)
+    assert (scores.isfinite().sum(-1) == 1).all()
+    again = NucleusSampler(1.0, 0.95, torch.Generator().manual_seed(4)).draw(logits)
+    assert torch.equal(scores.argmax(-1), again)  # same generator seed, same draws
+
+
+def test_other_generator_seeds_draw_other_tokens():
+    logits = torch.zeros(64, 100)
+    first = NucleusSampler(1.0, 1.0, torch.Generator().manual_seed(0)).draw(logits)
+    second = NucleusSampler(1.0, 1.0, torch.Generator().manual_seed(1)).draw(logits)
+    assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize(("temperature", "top_p"), [(0.0, 0.9), (1.0, 0.0), (1.0, 1.5)])
+def test_bad_parameters_are_refused(temperature, top_p):
+    with pytest.raises(ValueError):
+        NucleusSampler(temperature, top_p, torch.Generator())
+
+
+def test_backend_with_a_one_token_nucleus_decodes_greedily(tiny_model_dir):
+    """A tiny top_p keeps only the most likely token, so the sampling backend must reproduce greedy decoding: this
+    fails if the backend's sampler ignored top_p or drew from the wrong row."""
+    from medprefs.sampling.backends.transformers_backend import TransformersBackend
+
+    jobs = build_jobs(sample_questions(2017)[:3], sample_questions(2017), load_template("explain"), 1, 0)
+    greedy = TransformersBackend(str(tiny_model_dir), SampleConfig(n=1, temperature=0.0, max_new_tokens=8, shots=1))
+    narrow = TransformersBackend(
+        str(tiny_model_dir), SampleConfig(n=2, temperature=0.9, top_p=1e-6, max_new_tokens=8, shots=1)
+    )
+    wide = TransformersBackend(str(tiny_model_dir), SampleConfig(n=2, temperature=1.5, max_new_tokens=8, shots=1))
+    expected = [completions[0] for completions in greedy.generate(jobs)]
+    assert [completions for completions in narrow.generate(jobs)] == [[c, c] for c in expected]
+    assert any(c != expected[i] for i, completions in enumerate(wide.generate(jobs)) for c in completions)
