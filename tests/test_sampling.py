@@ -11,7 +11,7 @@ from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.prompts import STOP_STRINGS, build_prompt, load_template
 from medprefs.sample_data import sample_questions
-from medprefs.sampling import SampleConfig, parse_shard
+from medprefs.sampling import SampleConfig, make_backend, parse_shard
 from medprefs.sampling.backends.base import cut_at_stop
 from medprefs.sampling.backends.transformers_backend import tokens_to_completion
 from medprefs.sampling.backends.vllm_backend import MISSING, engine_kwargs, sampling_kwargs, to_completion
@@ -183,6 +183,8 @@ def test_vllm_engine_and_sampling_arguments():
         "include_stop_str_in_output": False,
         "skip_special_tokens": True,
     }
+    # Evaluation's plain format ends an answer at its line's end: its stop strings replace the shared ones.
+    assert sampling_kwargs(job, config, ["\n", *STOP_STRINGS])["stop"] == ["\n", *STOP_STRINGS]
 
 
 def test_vllm_outputs_become_completions():
@@ -190,6 +192,7 @@ def test_vllm_outputs_become_completions():
         " 説明\n答え: a\n問題: x", [5, 6, 7], "stop"
     )
     assert to_completion(" 長い", [1] * 9, "length").n_tokens == 9
+    assert to_completion(" a\n答え: b", [1, 2], "stop", ["\n"]).text == " a"
     with pytest.raises(MedprefsError, match="abort"):
         to_completion("", [], "abort")
 
@@ -199,6 +202,11 @@ def test_missing_vllm_is_one_clear_line():
     with pytest.raises(MedprefsError) as error:
         require_backend(SampleConfig(backend="vllm"))
     assert str(error.value) == MISSING and "--backend transformers" in MISSING
+
+
+def test_an_adapter_with_vllm_is_refused_before_loading_anything(tmp_path):
+    with pytest.raises(MedprefsError, match="adapter needs the transformers backend"):
+        make_backend(str(tmp_path), SampleConfig(backend="vllm"), adapter=str(tmp_path))
 
 
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed (the gpu extra, in its own environment: docs/vllm.md)")

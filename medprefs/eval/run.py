@@ -14,7 +14,6 @@ from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.eval.answer_text import robust_text, strict_text
 from medprefs.eval.config import EvalConfig, PromptMode
-from medprefs.eval.generate import Generation
 from medprefs.eval.predictions import write_jsonl
 from medprefs.eval.report import render_markdown
 from medprefs.eval.scoring import ScoreReport, grade_question, require_unique_qids, tally, without_images
@@ -22,8 +21,9 @@ from medprefs.eval.shots import load_shots
 from medprefs.manifest import canonical_json, now_iso, read_json, sha256_bytes, write_json, write_manifest
 from medprefs.prompts import STOP_STRINGS, build_prompt, load_template
 from medprefs.sample_data import default_shots_path
+from medprefs.sampling import Completion
 
-Generator = Callable[[list[str], list[str]], list[Generation]]  # (prompts, stop strings) -> completions
+Generator = Callable[[list[str], list[str]], list[Completion]]  # (prompts, stop strings) -> completions
 # Plain answers are one line (IgakuQA's format), so stopping at the newline saves generating what is never read.
 STOPS: dict[PromptMode, list[str]] = {"plain": ["\n", *STOP_STRINGS], "explain": list(STOP_STRINGS)}
 
@@ -150,7 +150,7 @@ def _generate_mode(
     return [done[q.qid] for q in questions]
 
 
-def _generation_row(mode: PromptMode, question: Question, prompt_sha: str, completion: Generation) -> dict[str, Any]:
+def _generation_row(mode: PromptMode, question: Question, prompt_sha: str, completion: Completion) -> dict[str, Any]:
     return {
         "qid": question.qid,
         "year": question.year,
@@ -234,7 +234,7 @@ class _LazyGenerator:
         self.model_path, self.adapter, self.config = model_path, adapter, config
         self._generate: Generator | None = None
 
-    def __call__(self, prompts: list[str], stop_strings: list[str]) -> list[Generation]:
+    def __call__(self, prompts: list[str], stop_strings: list[str]) -> list[Completion]:
         if self._generate is None:
             from medprefs.eval.backends import make_generator
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -25,14 +26,14 @@ class SamplingBackend(Protocol):
     # Jobs per `generate` call: a fixed batch (the batch is part of what the seed reproduces), or None for a whole shard.
     jobs_per_call: int | None
 
-    def generate(self, jobs: list[PromptJob]) -> list[list[Completion]]:
-        """`n` completions for each job, in job order."""
+    def generate(self, jobs: list[PromptJob], stop_strings: Sequence[str] = STOP_STRINGS) -> list[list[Completion]]:
+        """`n` completions for each job, in job order, each cut before the first of `stop_strings`."""
         ...
 
     def close(self) -> None: ...
 
 
-def cut_at_stop(text: str, stop_strings: list[str] = STOP_STRINGS) -> tuple[str, bool]:
+def cut_at_stop(text: str, stop_strings: Sequence[str] = STOP_STRINGS) -> tuple[str, bool]:
     """The text before the earliest stop string, and whether one was found (the stop string itself is dropped)."""
     cuts = [text.find(stop) for stop in stop_strings if stop in text]
     if not cuts:

@@ -1,7 +1,10 @@
-"""Batched sampling with transformers `generate` (CPU, tests, small GPUs): left padding, n sequences per prompt."""
+"""Batched generation with transformers `generate` (CPU, tests, small GPUs): sampling's N responses per prompt and
+evaluation's greedy answers (optionally through a PEFT adapter), with left padding and a prompt prefilled once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from medprefs.errors import MedprefsError
@@ -15,28 +18,25 @@ from medprefs.sampling.plan import PromptJob, derive_seed
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model_path: str, config: SampleConfig):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteriaList, StopStringCriteria
-
+    def __init__(self, model_path: str, config: SampleConfig, adapter: str | None = None):
         self.config = config
         self.jobs_per_call = config.batch_size
-        self.device = _device(config.device)
-        try:
-            # Left padding: every prompt in a batch must end right where generation starts.
-            self.tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
-            dtype: Any = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-            self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(self.device).eval()
-        except (OSError, ValueError) as error:
-            raise MedprefsError(f"model {model_path} does not load: {str(error).splitlines()[0]}") from None
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model, self.tokenizer = _load(model_path, adapter, config)
+        self.device = self.model.device
         self.finish_ids = _finish_ids(self.model.generation_config.eos_token_id, self.tokenizer)
-        # Built once: `generate(stop_strings=...)` rebuilds it from the whole vocabulary on every call (17 ms with
-        # the tiny model's 1,200 tokens, far more with a real 150k vocabulary).
-        self.stopping_criteria = StoppingCriteriaList([StopStringCriteria(self.tokenizer, STOP_STRINGS)])
+        self._stopping_criteria: dict[tuple[str, ...], Any] = {}
 
-    def generate(self, jobs: list[PromptJob]) -> list[list[Completion]]:
+    def stopping_criteria(self, stop_strings: Sequence[str]):
+        """Built once per stop-string set: `generate(stop_strings=...)` rebuilds it from the whole vocabulary on every
+        call (17 ms with the tiny model's 1,200 tokens, far more with a real 150k vocabulary)."""
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        key = tuple(stop_strings)
+        if key not in self._stopping_criteria:
+            self._stopping_criteria[key] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(key))])
+        return self._stopping_criteria[key]
+
+    def generate(self, jobs: list[PromptJob], stop_strings: Sequence[str] = STOP_STRINGS) -> list[list[Completion]]:
         import torch
 
         encoded = self.tokenizer([job.prompt for job in jobs], return_tensors="pt", padding=True).to(self.device)
@@ -53,12 +53,15 @@ class TransformersBackend:
                 past_key_values=self._shared_prefix_cache(encoded["input_ids"], encoded["attention_mask"]),
                 **self._decoding_kwargs(generator),
                 max_new_tokens=self.config.max_new_tokens,
-                stopping_criteria=self.stopping_criteria,
+                stopping_criteria=self.stopping_criteria(stop_strings),
                 pad_token_id=self.tokenizer.pad_token_id,
             )
         generated = output[:, input_ids.shape[1] :].tolist()
         n = self.config.n
-        return [[self._completion(tokens) for tokens in generated[i * n : (i + 1) * n]] for i in range(len(jobs))]
+        return [
+            [tokens_to_completion(tokens, self.finish_ids, self.tokenizer.decode, stop_strings) for tokens in group]
+            for group in (generated[i * n : (i + 1) * n] for i in range(len(jobs)))
+        ]
 
     def _shared_prefix_cache(self, input_ids, attention_mask):
         """The KV cache of every prompt but its last token, computed once per prompt and repeated for its n samples.
@@ -103,26 +106,25 @@ class TransformersBackend:
         sampler = NucleusSampler(self.config.temperature, self.config.top_p, generator)
         return {**greedy, "logits_processor": LogitsProcessorList([sampler])}
 
-    def _completion(self, tokens: list[int]) -> Completion:
-        return tokens_to_completion(tokens, self.finish_ids, self.tokenizer.decode)
-
     def close(self) -> None:
         del self.model
 
 
-def tokens_to_completion(tokens: list[int], finish_ids: set[int], decode) -> Completion:
+def tokens_to_completion(
+    tokens: list[int], finish_ids: set[int], decode, stop_strings: Sequence[str] = STOP_STRINGS
+) -> Completion:
     """Text, finish reason and token count of one generated row (which is padded after it finished).
 
     The pad id can equal EOS, so where a stop string ended the row, its length is the shortest prefix that contains
     the stop string: exactly where the stopping criterion fired."""
     end = next((i + 1 for i, token in enumerate(tokens) if token in finish_ids), None)
     kept = tokens[:end] if end is not None else tokens
-    text, stopped = cut_at_stop(decode(kept, skip_special_tokens=True))
+    text, stopped = cut_at_stop(decode(kept, skip_special_tokens=True), stop_strings)
     if stopped:
         low, high = 1, len(kept)
         while low < high:  # containing a stop string is monotone in the prefix length
             middle = (low + high) // 2
-            if cut_at_stop(decode(kept[:middle], skip_special_tokens=True))[1]:
+            if cut_at_stop(decode(kept[:middle], skip_special_tokens=True), stop_strings)[1]:
                 high = middle
             else:
                 low = middle + 1
@@ -134,6 +136,48 @@ def _finish_ids(eos: int | list[int] | None, tokenizer) -> set[int]:
     ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     ids.update(i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None)
     return ids
+
+
+def _load(model_path: str, adapter: str | None, config: SampleConfig) -> tuple[Any, Any]:
+    """(model in eval mode, left-padding tokenizer); anything that does not load is one clear error naming the path.
+
+    dtype "auto" is float32 on CPU (bf16/fp16 matmuls are slow or missing there) and the checkpoint's dtype on GPU;
+    with several GPUs visible the layers are spread over them (device_map="auto")."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not Path(model_path).is_dir():
+        raise MedprefsError(f"{model_path}: model folder not found")
+    device = _device(config.device)
+    if config.dtype != "auto":
+        dtype: Any = getattr(torch, config.dtype)
+    else:
+        dtype = "auto" if device == "cuda" else torch.float32
+    spread = device == "cuda" and torch.cuda.device_count() > 1
+    try:
+        # Left padding: every prompt in a batch must end right where generation starts.
+        tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, device_map="auto" if spread else None)
+    except (OSError, ValueError, KeyError) as error:
+        raise MedprefsError(f"{model_path}: cannot load the model ({str(error).splitlines()[0]})") from None
+    if not spread:
+        model = model.to(device)
+    if adapter:
+        model = _with_adapter(model, adapter)
+    if tokenizer.pad_token_id is None:  # decoder-only checkpoints often ship without one; EOS pads safely on the left
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer
+
+
+def _with_adapter(model: Any, adapter: str) -> Any:
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise MedprefsError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    try:
+        return PeftModel.from_pretrained(model, adapter)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise MedprefsError(f"{adapter}: cannot load the adapter ({str(error).splitlines()[0]})") from None
 
 
 def _device(choice: str) -> str:

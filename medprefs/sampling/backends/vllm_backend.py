@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from medprefs.errors import MedprefsError
@@ -28,7 +29,7 @@ def engine_kwargs(model_path: str, config: SampleConfig) -> dict[str, Any]:
     }
 
 
-def sampling_kwargs(job: PromptJob, config: SampleConfig) -> dict[str, Any]:
+def sampling_kwargs(job: PromptJob, config: SampleConfig, stop_strings: Sequence[str] = STOP_STRINGS) -> dict[str, Any]:
     """Arguments of the job's `vllm.SamplingParams`: its own seed, so its responses do not depend on the batch."""
     return {
         "n": config.n,
@@ -36,17 +37,19 @@ def sampling_kwargs(job: PromptJob, config: SampleConfig) -> dict[str, Any]:
         "top_p": config.top_p,
         "max_tokens": config.max_new_tokens,
         "seed": job.seed,
-        "stop": list(STOP_STRINGS),
+        "stop": list(stop_strings),
         "include_stop_str_in_output": False,
         "skip_special_tokens": True,
     }
 
 
-def to_completion(text: str, token_ids: list[int], finish_reason: str | None) -> Completion:
+def to_completion(
+    text: str, token_ids: list[int], finish_reason: str | None, stop_strings: Sequence[str] = STOP_STRINGS
+) -> Completion:
     """A vLLM `CompletionOutput`'s fields as a Completion (EOS and stop strings are both 'stop')."""
     if finish_reason not in ("stop", "length"):
         raise MedprefsError(f"vLLM ended a response with finish_reason={finish_reason!r}; rerun to resume")
-    text, _ = cut_at_stop(text)
+    text, _ = cut_at_stop(text, stop_strings)
     return Completion(text=text, finish_reason=finish_reason, n_tokens=len(token_ids))
 
 
@@ -63,11 +66,11 @@ class VLLMBackend:
         self.config = config
         self.llm = vllm.LLM(**engine_kwargs(model_path, config))
 
-    def generate(self, jobs: list[PromptJob]) -> list[list[Completion]]:
-        params = [self.vllm.SamplingParams(**sampling_kwargs(job, self.config)) for job in jobs]
+    def generate(self, jobs: list[PromptJob], stop_strings: Sequence[str] = STOP_STRINGS) -> list[list[Completion]]:
+        params = [self.vllm.SamplingParams(**sampling_kwargs(job, self.config, stop_strings)) for job in jobs]
         outputs = self.llm.generate([job.prompt for job in jobs], params, use_tqdm=False)
         return [
-            [to_completion(out.text, list(out.token_ids), out.finish_reason) for out in request.outputs]
+            [to_completion(out.text, list(out.token_ids), out.finish_reason, stop_strings) for out in request.outputs]
             for request in outputs
         ]
 
