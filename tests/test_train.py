@@ -103,6 +103,7 @@ def test_cpt_trains_the_adapter_and_lowers_the_loss(cpt_run, cpt_config, tiny_mo
     card = (cpt_run.output_dir / "README.md").read_text(encoding="utf-8")
     assert str(tiny_model_dir) in card and "c" * 64 in card and "eval_loss" in card and '"learning_rate"' in card
     assert (cpt_run.output_dir / "manifest.json").is_file() and (cpt_run.output_dir / "tokenizer.json").is_file()
+    assert not list(cpt_run.output_dir.glob("*.bin"))  # no pickle beside the weights meant for sharing
 
 
 def test_cpt_killed_after_a_checkpoint_resumes_to_the_same_losses(cpt_run, cpt_config, tiny_model_dir, documents,
@@ -133,6 +134,7 @@ def test_rpo_trains_the_cpt_adapter_and_lowers_the_loss(rpo_run, cpt_run):
     assert len(rpo_run.losses) == 24
     assert mean(rpo_run.losses[-4:]) < mean(rpo_run.losses[:4])  # last epoch against the first, same 8 pairs
     assert not (rpo_run.output_dir / "ref").exists()  # TRL's frozen copy of the CPT adapter is not the result
+    assert not list(rpo_run.output_dir.glob("*.bin"))
     card = (rpo_run.output_dir / "README.md").read_text(encoding="utf-8")
     assert "rpo-pairs" in card and "cpt-adapter / cpt-corpus" in card and "10.0 * NLL" in card
 

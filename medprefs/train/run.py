@@ -184,6 +184,9 @@ def finish(
     if trainer.accelerator.is_main_process:
         # DPO keeps a frozen copy of the starting adapter as "ref"; it is the CPT adapter, not part of the result
         shutil.rmtree(output_dir / "ref", ignore_errors=True)
+        # Trainer pickles its arguments beside the weights; a result meant for sharing carries no pickle (the
+        # arguments are in manifest.json). Checkpoints keep theirs: resuming reads it.
+        (output_dir / "training_args.bin").unlink(missing_ok=True)
         manifest = {
             "kind": "adapter" if not config.full_finetune else "model",
             "stage": stage,
