@@ -90,6 +90,31 @@ def plain_loop(backend: TransformersBackend, jobs: list[PromptJob], name: str) -
     return Measure(name, len(jobs), responses, tokens, time.perf_counter() - start)
 
 
+def sampler_step_us(rows: int, vocab: int, repeats: int) -> tuple[float, float]:
+    """Microseconds per row for one draw at temperature 0.8, top-p 0.95: transformers' warpers + multinomial (what
+    `generate(do_sample=True)` runs each step) against the backend's NucleusSampler, on the same logits."""
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from medprefs.sampling.backends.nucleus import NucleusSampler
+
+    logits = torch.randn(rows, vocab, generator=torch.Generator().manual_seed(0)) * 3
+    temperature, top_p = TemperatureLogitsWarper(0.8), TopPLogitsWarper(0.95)
+    ours = NucleusSampler(0.8, 0.95, torch.Generator().manual_seed(0))
+
+    def transformers_draw():
+        return torch.multinomial(top_p(None, temperature(None, logits)).softmax(-1), 1)
+
+    timings = []
+    for draw in (transformers_draw, lambda: ours(None, logits).argmax(-1)):
+        draw()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            draw()
+        timings.append((time.perf_counter() - start) / repeats / rows * 1e6)
+    return timings[0], timings[1]
+
+
 def median_measure(measures: list[Measure]) -> Measure:
     chosen = sorted(measures, key=lambda m: m.seconds)[len(measures) // 2]
     return replace(chosen, seconds=statistics.median(m.seconds for m in measures))
@@ -139,6 +164,16 @@ def main() -> None:
             f"{measure.tokens_per_s / loop.tokens_per_s:.2f}",
         )
     console.print(table)
+
+    samplers = Table(title="one sampling step (temperature 0.8, top-p 0.95), us per row")
+    for column in ("rows x vocabulary", "transformers", "NucleusSampler", "x"):
+        samplers.add_column(column, justify="right")
+    sampler_figures = {}
+    for rows, vocab in ((32, 1200), (32, 151_936)):  # the tiny model's vocabulary, then Qwen2's
+        baseline, ours = sampler_step_us(rows, vocab, repeats=200 if vocab < 10_000 else 5)
+        sampler_figures[f"sampler_{rows}x{vocab}"] = {"transformers_us": round(baseline, 1), "ours_us": round(ours, 1)}
+        samplers.add_row(f"{rows} x {vocab:,}", f"{baseline:.1f}", f"{ours:.1f}", f"{baseline / ours:.1f}")
+    console.print(samplers)
     print(
         json.dumps(
             {
@@ -158,6 +193,7 @@ def main() -> None:
                 "speedup_responses": round(batch.responses_per_s / loop.responses_per_s, 2),
                 "speedup_backend_1_per_call": round(one.responses_per_s / loop.responses_per_s, 2),
                 "speedup_tokens": round(batch.tokens_per_s / loop.tokens_per_s, 2),
+                **sampler_figures,
             }
         )
     )
