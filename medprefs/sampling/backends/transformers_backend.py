@@ -144,7 +144,7 @@ def _load(model_path: str, adapter: str | None, config: SampleConfig) -> tuple[A
     dtype "auto" is float32 on CPU (bf16/fp16 matmuls are slow or missing there) and the checkpoint's dtype on GPU;
     with several GPUs visible the layers are spread over them (device_map="auto")."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     if not Path(model_path).is_dir():
         raise MedprefsError(f"{model_path}: model folder not found")
@@ -162,6 +162,13 @@ def _load(model_path: str, adapter: str | None, config: SampleConfig) -> tuple[A
         raise MedprefsError(f"{model_path}: cannot load the model ({str(error).splitlines()[0]})") from None
     if not spread:
         model = model.to(device)
+    # Decoding follows the recorded sampling parameters only: a checkpoint's generation_config.json may carry defaults
+    # (Qwen2.5-Instruct's has repetition_penalty 1.05 and top_k 20) that `generate` would otherwise apply unrecorded.
+    # Its special-token ids are kept: they say where a response ends.
+    shipped = model.generation_config
+    model.generation_config = GenerationConfig(
+        bos_token_id=shipped.bos_token_id, eos_token_id=shipped.eos_token_id, pad_token_id=shipped.pad_token_id
+    )
     if adapter:
         model = _with_adapter(model, adapter)
     if tokenizer.pad_token_id is None:  # decoder-only checkpoints often ship without one; EOS pads safely on the left

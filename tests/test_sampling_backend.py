@@ -1,4 +1,5 @@
-"""The rejection nucleus sampler draws exactly from transformers' temperature + top-p distribution, without a sort."""
+"""The transformers backend's decoding: a rejection nucleus sampler drawing exactly from transformers' temperature +
+top-p distribution without a sort, and nothing but the recorded parameters deciding what is written."""
 
 from __future__ import annotations
 
@@ -102,3 +103,32 @@ def test_backend_with_a_one_token_nucleus_decodes_greedily(tiny_model_dir):
     expected = [completions[0] for completions in greedy.generate(jobs)]
     assert [completions for completions in narrow.generate(jobs)] == [[c, c] for c in expected]
     assert any(c != expected[i] for i, completions in enumerate(wide.generate(jobs)) for c in completions)
+
+
+def test_a_checkpoints_generation_defaults_do_not_change_the_responses(tiny_model_dir, tmp_path):
+    """Only the recorded parameters decide decoding: a generation_config.json with a repetition penalty (as real
+    instruct checkpoints ship) changes what plain `generate` writes, but not what the backend writes."""
+    import json
+    import shutil
+
+    from medprefs.sampling.backends.transformers_backend import TransformersBackend
+
+    shipped = tmp_path / "with-defaults"
+    shutil.copytree(tiny_model_dir, shipped)
+    settings = json.loads((shipped / "generation_config.json").read_text())
+    settings |= {"repetition_penalty": 50.0, "no_repeat_ngram_size": 1}
+    (shipped / "generation_config.json").write_text(json.dumps(settings))
+    jobs = build_jobs(sample_questions(2017)[:2], sample_questions(2017), load_template("explain"), 1, 0)
+    config = SampleConfig(n=2, temperature=1.0, max_new_tokens=12, shots=1)
+
+    plain = TransformersBackend(str(tiny_model_dir), config)
+    assert TransformersBackend(str(shipped), config).generate(jobs) == plain.generate(jobs)
+
+    from transformers import AutoModelForCausalLM
+
+    encoded = plain.tokenizer(jobs[0].prompt, return_tensors="pt")
+    outputs = [
+        AutoModelForCausalLM.from_pretrained(folder).generate(**encoded, do_sample=False, max_new_tokens=12)
+        for folder in (tiny_model_dir, shipped)
+    ]
+    assert not torch.equal(*outputs)  # the defaults are real: plain generate applies them
