@@ -127,3 +127,19 @@ def test_igakuqa_year_folder_contradicting_the_exam_is_rejected(tmp_path):
     (folder / "111-A.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     (reject,) = read_questions([tmp_path]).rejects
     assert reject.field == "year" and "contradicts exam 111" in reject.reason
+
+
+def test_igakuqa_row_fields_outside_the_layout_are_used_checked_or_reported(tmp_path):
+    folder = tmp_path / "data" / "2017"
+    folder.mkdir(parents=True)
+    row = {"problem_text": "問題", "choices": ["甲", "乙"], "text_only": True, "answer": ["a"], "points": "1"}
+    rows = [
+        row | {"problem_id": "111A1", "explanation": "検証済みの解説。", "human_accuracy": 0.5},
+        row | {"problem_id": "111A2", "year": 2019},  # contradicts the exam of the file: never taken for 2017
+    ]
+    (folder / "111-A.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    result = read_questions([tmp_path])
+    assert [q.explanation for q in result.questions] == ["検証済みの解説。"]
+    assert list(result.ignored_fields.values()) == [["human_accuracy"]]
+    (reject,) = result.rejects
+    assert (reject.line, reject.field) == (2, "year") and "2019 contradicts exam 111" in reject.reason

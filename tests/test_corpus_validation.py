@@ -50,6 +50,14 @@ def test_messy_csv_rejects_name_the_physical_line():
     assert found[8] == ("points", "expected an integer, got str 'one'")
 
 
+def test_csv_quote_left_open_names_the_lines_it_swallowed(tmp_path):
+    path = tmp_path / "open.csv"
+    path.write_text('qid,year,stem,choices,answer\n111A1,2017,"問題,甲|乙,a\n111A2,2017,問2,甲|乙,b\n', encoding="utf-8")
+    result = read_questions([path])
+    (reject,) = result.rejects
+    assert (result.read, reject.line) == (1, 2) and "runs from line 2 to line 3: a quote left open?" in reject.reason
+
+
 def test_invalid_utf8_line_is_one_reject(tmp_path):
     good = json.dumps({"qid": "111A1", "year": 2017, "stem": "問", "choices": ["甲", "乙"], "answer": ["a"]})
     path = tmp_path / "bytes.jsonl"
@@ -65,6 +73,7 @@ def test_invalid_utf8_line_is_one_reject(tmp_path):
         (["a"], 5, (["a"], "choice", [["a"]])),
         (["Ｃ", "a"], 5, (["a", "c"], "choice", [["a", "c"]])),
         (["a,c"], 5, (["a", "c"], "choice", [["a", "c"]])),
+        (["ａ，ｃ"], 5, (["a", "c"], "choice", [["a", "c"]])),  # full-width comma: NFKC makes it "a,c"
         (["A or D"], 5, (["a"], "choice", [["a"], ["d"]])),
         (["２１"], 0, (["21"], "numeric", [["21"]])),
         (["h"], 8, (["h"], "choice", [["h"]])),

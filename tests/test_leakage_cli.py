@@ -128,6 +128,19 @@ def test_filter_stores_a_clean_version_and_keeps_the_dropped(capsys, tmp_path):
     assert status == 0
 
 
+def test_filter_with_nothing_to_drop_still_tags_the_version(capsys, tmp_path):
+    from medprefs.corpus import load_corpus
+
+    store = tmp_path / "store"
+    _ingest(capsys, store, FIXTURES / "distinct.jsonl", tag="raw")
+    status, _, err = run(
+        capsys, "filter", "--train", "jmle@raw", "--store", str(store), "--eval", EVAL, "--tag", "clean"
+    )
+    raw = load_corpus("jmle@raw", store)
+    assert status == 0 and "nothing dropped, unchanged: jmle@" in " ".join(err.split())
+    assert load_corpus("jmle@clean", store).version_id == raw.version_id  # the tag the output names exists
+
+
 def test_filter_needs_a_stored_corpus(capsys):
     status, _, err = run(capsys, "filter", "--train", str(FIXTURES / "planted.jsonl"), "--eval", EVAL)
     assert status == 2 and "NAME@TAG" in err

@@ -137,3 +137,19 @@ def test_read_passages_reports_bad_lines(tmp_path):
     plain = tmp_path / "book.txt"
     plain.write_text("第一段落。\n\n\n第二段落。\n", encoding="utf-8")
     assert [p.text for p in read_passages(plain)] == ["第一段落。", "第二段落。"]
+
+
+def test_read_passages_takes_a_bom_and_line_separators_in_text_and_names_bad_bytes(tmp_path):
+    rows = [{"id": "a", "text": "前文\u2028後文", "year": 2016}, {"id": "b", "text": "次"}]
+    path = tmp_path / "book.jsonl"
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    assert [(p.pid, p.text, p.year) for p in read_passages(path)] == [("a", "前文\u2028後文", 2016), ("b", "次", None)]
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_bytes("第一段落。\n\n".encode() + b"\x93\x94\n")  # cp1252 quotes: not UTF-8
+    with pytest.raises(MedprefsError, match=r"damaged.txt:3: not valid UTF-8"):
+        read_passages(damaged)
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"text": "ok"}\n' + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(MedprefsError, match=r"deep.jsonl:2: invalid JSON"):
+        read_passages(deep)

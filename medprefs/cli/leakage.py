@@ -154,9 +154,10 @@ def cmd_filter(args: argparse.Namespace) -> int:
     _print_report(outcome.report, outcome.report_paths)
     kept, dropped = len(outcome.filtered.kept), len(outcome.filtered.dropped)
     name = args.train.partition("@")[0]
+    state = "new version" if dropped else "nothing dropped, unchanged:"
     console.print(
         f"kept {kept}, dropped {dropped} (rows and reasons in {outcome.where}); "
-        f"new version {name}@{outcome.version_id}{f' tagged {args.tag}' if args.tag else ''}; rescan: "
+        f"{state} {name}@{outcome.version_id}{f' tagged {args.tag}' if args.tag else ''}; rescan: "
         f"{outcome.rescan.verdict}"
     )
     return 0

@@ -20,6 +20,7 @@ YEAR_FOLDER = re.compile(r"\d{4}")
 # Canonical field -> the IgakuQA name, so a reject names the field as it appears in the user's file.
 FIELD_NAMES = {"qid": "problem_id", "stem": "problem_text", "has_image": "text_only", "prohibited": "kinki"}
 _RENAMES = {"problem_id": "qid", "problem_text": "stem", "choices": "choices", "answer": "answer", "points": "points"}
+_LAYOUT_FIELDS = frozenset({*_RENAMES, "text_only"})
 
 
 def is_sidecar(path: Path) -> bool:
@@ -101,16 +102,19 @@ def _join_metadata(row: dict[str, Any], meta: dict[str, Any], sidecar: str, flag
 def to_canonical(row: dict[str, Any], file: Path, meta: dict[str, Any] | None, flags: list[str]) -> Any:
     """One IgakuQA row as a canonical row: exam (and year, from a data/<year>/ folder) from where the file sits,
     `text_only: false` as `has_image`, points kept as given (validation reads "0" as excluded)."""
-    canonical = {dst: row[src] for src, dst in _RENAMES.items() if src in row}
+    # Other fields pass on as given: a canonical one (an added `explanation`) is used, any other is reported as
+    # ignored, as in the other formats; none is dropped unseen.
+    canonical = {key: value for key, value in row.items() if key not in _LAYOUT_FIELDS}
+    canonical |= {dst: row[src] for src, dst in _RENAMES.items() if src in row}
     problem_id = row.get("problem_id")
     name = QUESTION_FILE.fullmatch(file.name)
     if name and isinstance(problem_id, str):
         parsed = PROBLEM_ID.fullmatch(problem_id.strip())
         if not parsed or (int(parsed["exam"]), parsed["block"].upper()) != (int(name["exam"]), name["block"].upper()):
             return ParseFailure(f"{problem_id!r} is not a question of {file.name}", "problem_id")
-        canonical["exam"] = int(name["exam"])
+        canonical.setdefault("exam", int(name["exam"]))  # a row's own exam/year is kept, and checked against these
     if YEAR_FOLDER.fullmatch(file.parent.name):
-        canonical["year"] = int(file.parent.name)
+        canonical.setdefault("year", int(file.parent.name))
     if "text_only" in row:
         if not isinstance(row["text_only"], bool):
             return ParseFailure(f"expected true or false, got {describe(row['text_only'])}", "text_only")

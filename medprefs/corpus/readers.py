@@ -145,7 +145,10 @@ def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[R
         if damaged and any(_ESCAPED_BYTE.search(cell) for cell in record):
             yield start, ParseFailure("not valid UTF-8"), record
         elif len(record) != len(header):
-            yield start, ParseFailure(f"expected {len(header)} fields as in the header, got {len(record)}"), record
+            reason = f"expected {len(header)} fields as in the header, got {len(record)}"
+            if line - start > 1:  # a quote left open swallows the records after it: say which lines went in
+                reason += f" (the record runs from line {start} to line {line - 1}: a quote left open?)"
+            yield start, ParseFailure(reason), record
         else:
             yield start, _csv_row(header, record), record
 

@@ -158,7 +158,8 @@ def _strings(row: dict[str, Any], name: str, required: bool) -> list[str] | None
 
 
 def _letters(items: list[str], letters: str, name: str) -> list[str]:
-    option = sorted(fold(part) for item in items for part in item.split(","))
+    # Fold before splitting: a full-width comma ("ａ，ｃ") separates letters as "a,c" does.
+    option = sorted(fold(part) for item in items for part in fold(item).split(","))
     for letter in option:
         if letter not in letters or len(letter) != 1:
             raise RowError(name, f"{letter!r} is not among the choices {letters[0]}-{letters[-1]}")

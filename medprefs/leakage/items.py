@@ -96,18 +96,25 @@ def read_passages(path: str | Path) -> list[Passage]:
     path = Path(path)
     if not path.is_file():
         raise MedprefsError(f"{path}: file not found")
-    raw = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        raw = data.decode("utf-8-sig")  # a BOM is allowed, as the corpus readers allow it
+    except UnicodeDecodeError as error:
+        where = {"file": str(path), "line": data.count(b"\n", 0, error.start) + 1}
+        raise InputError(f"not valid UTF-8 ({error.reason} at byte {error.start})", **where) from None
+    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     if path.suffix.lower() not in (".jsonl", ".json"):
         blocks = [block.strip() for block in raw.split("\n\n")]
         return [Passage(f"{path.name}#{i}", block) for i, block in enumerate(b for b in blocks if b)]
     passages = []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    for number, line in enumerate(raw.split("\n"), start=1):  # not splitlines: U+2028 may sit inside a JSON string
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"invalid JSON: {error.msg}", file=str(path), line=number) from None
+        except (ValueError, RecursionError) as error:  # also: a 5000-digit number, nesting 1000 levels deep
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)[:120] or type(error).__name__
+            raise InputError(f"invalid JSON: {reason}", file=str(path), line=number) from None
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise InputError("expected an object with a string 'text'", file=str(path), line=number, field="text")
         year = row.get("year")

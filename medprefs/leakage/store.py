@@ -88,7 +88,12 @@ def filter_and_store(
         "scan_report_sha256": report.report_sha256,
     }
     gate = rescan.gate_record()
-    new_id = _store_version(corpora, version, kept, gate, derived, tag) if filtered.dropped else version.version_id
+    if filtered.dropped:
+        new_id = _store_version(corpora, version, kept, gate, derived, tag)
+    else:  # nothing to drop: the input is the result, and the tag asked for must still point at it
+        new_id = version.version_id
+        if tag:
+            corpora.set_tag(version.name, tag, new_id)
     where = Path(report_dir) if report_dir else version.path.parents[1] / "leakage" / new_id
     paths = report.write(where / "scan")
     rescan.write(where / "rescan")
