@@ -37,13 +37,19 @@ _LABELLED = re.compile(
 _DECORATION_CHARS = "*_`\"'()[]{}「」『』【】〔〕<>《》〈〉 \t"
 _DECORATION = re.compile("[" + re.escape(_DECORATION_CHARS) + "]")
 _PREFIX = re.compile(r"^\s*(?:選択肢|options?|choices?|option|choice)\s*[:：]?\s*")
-_LETTER = r"[a-z](?![a-z])"
-_JOIN = r"(?:\s*(?:,|、|&|と|および|及び)\s*|\s+and\s+|\s+)"
-_ALTERNATIVE = r"(?:\s*(?:/|\||または|もしくは|あるいは|か)\s*|\s+or\s+)"
+# A letter glued to katakana or a kanji is part of a term ("B型肝炎", "X線", "Tリンパ球"), not an option; the kanji
+# that start a join or an alternative ("及び", "又は") are the exception.
+_WORD_END = r"(?![a-z]|[\u30a1-\u30fa\u30fc]|(?![及又或若])[\u4e00-\u9fff])"
+_LETTER = rf"[a-z]{_WORD_END}"
+_JOIN = r"(?:\s*(?:,|、|・|&|と|および|及び)\s*|\s+and\s+|\s+)"
+_ALTERNATIVE = r"(?:\s*(?:/|\||または|又は|もしくは|若しくは|あるいは|或いは|か)\s*|\s+or\s+)"
 _LETTER_LIST = re.compile(rf"{_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*")
+_LETTER_RUN = re.compile(rf"(?=[a-e]{{2}})a?b?c?d?e?{_WORD_END}")  # "ac": options written together, in order
 _SINGLE_LETTER = re.compile(rf"(?<![a-z]){_LETTER}")
 _HEDGED = re.compile(rf"{_LETTER}{_ALTERNATIVE}{_LETTER}")
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)*")  # "1,200" is one number
+_UNIT = re.compile(r"\s*(?!(?:or|and|to|is|are)(?![a-z]))[a-zμ]+(?:/[a-zμ0-9]+)*")  # "12 ml", "1.5mg/dl"
+_NEXT_NUMBER = re.compile(rf"(?:{_ALTERNATIVE}|{_JOIN}|\s*[~〜\-]\s*)(?=[0-9])")  # "12と13", "12 or 13", "12~13"
 _TRAILING_LETTERS = re.compile(rf"\(\s*({_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*)\s*\)\s*(?:です|である)?\s*[。.]?\s*$")
 _BAD_TAIL = re.compile(r"^\s*(?!(?:is|are)\b)[a-z]")
 _ONLY_TAIL = re.compile(r"^\s*(?:です|である|だ)?\s*[。.!]?\s*$")
@@ -175,7 +181,7 @@ def _read_body(body: str, kind: Kind | None, *, whole: bool) -> _Reading | None:
     """Parse what follows an answer keyword; `whole` requires nothing but the answer (bare responses)."""
     text = _PREFIX.sub("", _DECORATION.sub(" ", body)).strip()
     if kind != "numeric":
-        match = _LETTER_LIST.match(text)
+        match = _LETTER_LIST.match(text) or _LETTER_RUN.match(text)
         if match:
             rest = text[match.end() :]
             return _letters(match.group(0)) if _tail_ok(rest, whole) else None
@@ -183,10 +189,26 @@ def _read_body(body: str, kind: Kind | None, *, whole: bool) -> _Reading | None:
         if trailing:
             return _letters(trailing.group(1))
     if kind != "choice":
-        match = _NUMBER.match(text)
-        if match and _tail_ok(text[match.end() :], whole):
-            return _Reading(match.group(0).replace(".", ""), (), False)
+        return _number(text, whole)
     return None
+
+
+def _number(text: str, whole: bool) -> _Reading | None:
+    """A number with an optional unit ("12 ml"); several different numbers ("12と13", "12 or 13") are a hedge."""
+    match = _NUMBER.match(text)
+    if not match:
+        return None
+    values = [re.sub(r"[.,]", "", match.group(0))]
+    rest = _skip_unit(text[match.end() :])
+    while (separator := _NEXT_NUMBER.match(rest)) and (match := _NUMBER.match(rest, separator.end())):
+        values.append(re.sub(r"[.,]", "", match.group(0)))
+        rest = _skip_unit(rest[match.end() :])
+    return _Reading(values[0], (), len(set(values)) > 1) if _tail_ok(rest, whole) else None
+
+
+def _skip_unit(rest: str) -> str:
+    unit = _UNIT.match(rest)
+    return rest[unit.end() :] if unit else rest
 
 
 def _tail_ok(rest: str, whole: bool) -> bool:
@@ -194,7 +216,7 @@ def _tail_ok(rest: str, whole: bool) -> bool:
 
 
 def _letters(span: str) -> _Reading:
-    letters = tuple(sorted(set(_SINGLE_LETTER.findall(span))))
+    letters = tuple(sorted(set(_SINGLE_LETTER.findall(span)))) or tuple(span)  # nothing single in a run ("ac")
     return _Reading(",".join(letters), letters, bool(_HEDGED.search(span)))
 
 

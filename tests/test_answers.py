@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,12 +23,14 @@ from medprefs.corpus.question import Question
 CASES = [json.loads(line) for line in (Path(__file__).parent / "fixtures/labeling/extraction_cases.jsonl").open()]
 
 
-def make_question(kind: str | None = "choice", answer=("c",), accepted=None, points: int = 1) -> Question | None:
+def make_question(
+    kind: str | None = "choice", answer=("c",), accepted=None, points: int = 1, qid: str = "100A1"
+) -> Question | None:
     if kind is None:
         return None
     choices = ["選択肢"] * 5 if kind == "choice" else []
     return Question(
-        qid="100A1", year=2006, stem="問題文", choices=choices, answer=list(answer), answer_kind=kind,
+        qid=qid, year=2006, stem="問題文", choices=choices, answer=list(answer), answer_kind=kind,
         accepted=accepted or [], points=points,
     )
 
@@ -123,3 +126,64 @@ def test_any_formatted_answer_line_reads_back(letters, separator, keyword, decor
     text = f" {explanation}\n{keyword}{decorate.format(separator.join(written))}"
     result = extract_answer(text, make_question(answer=tuple(sorted(letters))))
     assert result.status == "ok" and result.value == ",".join(sorted(letters))
+
+
+REALISTIC = [
+    # options written together: the product promises "ac" as well as "a,c" and "a、c"
+    (" 説明。\n答え: ac", "choice", "a,c", "ok"),
+    (" 説明。\n答え: ａｃ", "choice", "a,c", "ok"),
+    (" 説明。\n答えはbdeである。", "choice", "b,d,e", "ok"),
+    (" ac", "choice", "a,c", "ok"),
+    (" 説明。\n答え: ca", "choice", None, "unparseable"),  # only in order: not a word that happens to be letters
+    # the nakaguro is a Japanese list separator; "又は" a hedge written in kanji
+    (" 説明。\n答え: a・c", "choice", "a,c", "ok"),
+    (" 説明。\n答え: a及びc", "choice", "a,c", "ok"),
+    (" 説明。\n答え: a又はc", "choice", None, "ambiguous"),
+    # a letter glued to katakana or kanji is a term of the explanation, not an option
+    (" 正解はB型肝炎ウイルスの再活性化である。", "choice", None, "unparseable"),
+    (" 説明。\n答え: X線", "choice", None, "unparseable"),
+    (" 説明。\n答えはTリンパ球", "choice", None, "unparseable"),
+    (" 説明。\n答えはAB型", "choice", None, "unparseable"),
+    (" 説明。\n答え: cが正しい。", "choice", "c", "ok"),
+    # numeric answers with units, full-width digits, thousands separators
+    (" 説明。\n答え: 12 mL", "numeric", "12", "ok"),
+    (" 説明。\n答え: １２ｍＬ", "numeric", "12", "ok"),
+    (" 説明。\n答え: 2.1 mg/dL", "numeric", "21", "ok"),
+    (" 説明。\n答えは12 mLである。", "numeric", "12", "ok"),
+    (" 12 ml", "numeric", "12", "ok"),
+    (" 説明。\n答え: 1,200 mL", "numeric", "1200", "ok"),
+    (" 説明。\n答え: 21 (2.1)", "numeric", "21", "ok"),
+    # two different numbers are a hedge, not the first of them
+    (" 説明。\n答え: 12と13", "numeric", None, "ambiguous"),
+    (" 説明。\n答え: 12、13", "numeric", None, "ambiguous"),
+    (" 説明。\n答え: 12 or 13", "numeric", None, "ambiguous"),
+    (" 説明。\n答え: 12～13 mL", "numeric", None, "ambiguous"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "value", "status"), REALISTIC, ids=[r[0].split("\n")[-1] for r in REALISTIC])
+def test_realistic_answers(text, kind, value, status):
+    result = extract_answer(text, make_question(kind))
+    assert (result.value, result.status) == (value, status)
+
+
+def test_realistic_answers_are_graded_right():
+    assert grade(extract_answer(" 説明。\n答え: ac", make_question()), make_question(answer=("a", "c")))
+    assert grade(extract_answer(" 説明。\n答え: a・c", make_question()), make_question(answer=("a", "c")))
+    assert not grade(extract_answer(" 正解はB型肝炎である。", make_question()), make_question(answer=("b",)))
+    numeric = make_question("numeric", answer=("12",))
+    assert grade(extract_answer(" 説明。\n答え: 12 mL", numeric), numeric)
+    assert not grade(extract_answer(" 説明。\n答え: 12と13", numeric), numeric)  # a hedge never counts as correct
+    assert grade("１２ｍＬ", numeric)
+    assert normalize_value("a・c") == "a,c" and normalize_value("12と13", "numeric") is None
+
+
+def test_realistic_answers_label_the_same_through_polars():
+    from medprefs.labeling import label_responses
+
+    questions = [make_question(kind, qid=f"Q{i}") for i, (_, kind, _, _) in enumerate(REALISTIC)]
+    frame = pl.DataFrame({"qid": [q.qid for q in questions], "sample_idx": [0] * len(questions),
+                          "text": [text for text, *_ in REALISTIC]})
+    labels = label_responses(frame, questions, show_progress=False)
+    by_qid = dict(zip(labels["qid"], zip(labels["extracted"], labels["status"], strict=True), strict=True))
+    assert [by_qid[q.qid] for q in questions] == [(value, status) for _, _, value, status in REALISTIC]

@@ -54,6 +54,19 @@ def test_publish_refuses_without_a_passing_verdict(tmp_path: Path, record: dict 
     assert not (tmp_path / "release").exists()
 
 
+def test_publish_refuses_evaluation_years_behind_a_passing_verdict(tmp_path: Path) -> None:
+    # pairs built from the unfiltered corpus with a passing report: the verdict passes, the rows are eval questions
+    source = write_pairs_dataset(tmp_path / "pairs", years=(2016, 2017, 2019))
+    with pytest.raises(LeakageError, match="4 row.* after the leakage cutoff 2017"):
+        publish(source, PublishConfig(to_dir=str(tmp_path / "release")))
+    assert not (tmp_path / "release").exists()
+    reason = "2019 kept on purpose for an ablation"
+    publish(source, PublishConfig(to_dir=str(tmp_path / "release"), allow_leakage=reason))
+    recorded = read_manifest(tmp_path / "release")["leakage"]
+    assert (recorded["verdict"], recorded["override"], recorded["rows_after_cutoff"]) == ("pass", reason, 4)
+    assert reason in (tmp_path / "release" / "README.md").read_text(encoding="utf-8")
+
+
 def test_override_reason_goes_into_card_and_manifest(tmp_path: Path) -> None:
     source = write_pairs_dataset(tmp_path / "pairs", leakage=leakage_record("fail", flagged=2))
     reason = "flagged items are shared boilerplate, reviewed by hand"

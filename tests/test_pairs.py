@@ -90,6 +90,20 @@ def test_identical_texts_after_normalisation_are_deduplicated():
     assert result.train.filter(pl.col("pair_type") == "gt>chosen")["rejected"].to_list() == [same[0]]
 
 
+def test_every_response_is_accounted_for():
+    questions = [question("Q1"), question("Q2", points=0), question("Q3")]
+    texts = {"Q1": [answer("c"), " 理由。\n答え:  ｃ", answer("a"), " わかりません"], "Q2": [answer("b")],
+             "Q3": [answer("c", "x"), "答え: aまたはb"]}
+    counts = run(questions, texts, unparseable="drop").counts
+    skipped = counts["skipped"]
+    assert counts["responses"] == {"read": 7, "pooled": 3}
+    assert skipped["excluded_responses"] == 1 and skipped["duplicate_responses"] == 1
+    assert skipped["dropped_unreadable"] == 2
+    assert counts["responses"]["read"] == counts["responses"]["pooled"] + sum(
+        skipped[k] for k in ("excluded_responses", "duplicate_responses", "dropped_unreadable")
+    )
+
+
 def test_no_pair_has_the_same_text_on_both_sides():
     q = question("Q1", explanation="肺炎球菌が最多。")
     copy_of_gt = " 肺炎球菌が最多。 \n答え:  ｃ"  # the model reproduced the ground truth

@@ -84,6 +84,8 @@ def print_counts(counts: dict, out: Path) -> None:
     for split, by_type in counts["by_split"].items():
         table.add_row(split, *(str(by_type[t]) for t in PAIR_TYPES), str(counts["questions"][split]))
     console.print(table)
+    if "responses" in counts:
+        console.print(f"responses: {counts['responses']['read']} read, {counts['responses']['pooled']} used")
     skipped = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts["skipped"].items() if v)
     if skipped:
         console.print(f"skipped: {skipped}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medprefs.console import announce
 from medprefs.errors import MedprefsError
 from medprefs.hub.cards import render_dataset_card
 from medprefs.hub.client import endpoint_of, hub_errors, status_of, with_retries
@@ -58,9 +59,36 @@ def publish(
     layout = read_layout(dataset_dir)
     verify_release(layout)
     leakage = require_passing(layout.manifest.get("leakage"), config.allow_leakage, f"publish {dataset_dir}")
+    leakage = _require_years_within_cutoff(layout, leakage, config.allow_leakage, f"publish {dataset_dir}")
     if config.to_dir is not None:
         return _publish_to_dir(layout, config, leakage)
     return _publish_to_hub(layout, config, leakage, endpoint=endpoint, token=token)
+
+
+def _require_years_within_cutoff(
+    layout: DatasetLayout, leakage: dict[str, Any], allow_leakage: str | None, what: str
+) -> dict[str, Any]:
+    """A passing verdict covers the training side only: rows from exam years after its cutoff are evaluation
+    questions (e.g. pairs built from the unfiltered corpus with a passing report), refused unless a reason is given."""
+    import polars as pl
+
+    from medprefs.errors import LeakageError
+
+    cutoff = leakage.get("cutoff_year")
+    if not isinstance(cutoff, int) or isinstance(cutoff, bool):
+        return leakage
+    late = sum(
+        pl.scan_parquet(path).filter(pl.col("year") > cutoff).select(pl.len()).collect().item()
+        for path in layout.splits.values()
+    )
+    if not late:
+        return leakage
+    problem = f"{what} holds {late} row(s) from exam years after the leakage cutoff {cutoff} (evaluation questions)"
+    reason = (allow_leakage or "").strip()
+    if not reason:
+        raise LeakageError(f"{problem}; to use it anyway pass --allow-leakage REASON (the reason goes into the card)")
+    announce(f"{problem}; used anyway because --allow-leakage {reason!r} (recorded in the card)")
+    return {**leakage, "rows_after_cutoff": late, "override": reason}
 
 
 def _publish_to_dir(layout: DatasetLayout, config: PublishConfig, leakage: dict[str, Any]) -> PublishResult:

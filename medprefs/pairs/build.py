@@ -54,6 +54,8 @@ def build_pairs(
     is_validation = pl.col("qid").is_in(list(validation_qids))
     train, validation = rows.filter(~is_validation), rows.filter(is_validation)
     counts = _counts(train, validation, table, pool, skipped)
+    # read = pooled + excluded + duplicate + dropped unreadable: every response is accounted for
+    counts["responses"] = {"read": len(responses), "pooled": len(pool)}
     if config.conversational:
         train, validation = to_conversational(train), to_conversational(validation)
     return PairsResult(train, validation, counts, config)
