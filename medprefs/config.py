@@ -69,6 +69,11 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         return cls(**kwargs)
     except TypeError as error:
         raise MedprefsError(f"{where}: {error}") from None
+    except MedprefsError as error:
+        if type(error) is not MedprefsError:
+            raise
+        # __post_init__ checks name the field, not the file and section it came from
+        raise MedprefsError(f"{where}: {error}") from None
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

@@ -47,7 +47,7 @@ def test_unknown_key_is_rejected_with_its_path():
         ({"mode": "chatty"}, "cfg.mode: 'chatty' is not one of"),
         ({"inner": {"rank": True}}, "cfg.inner.rank: expected int"),
         ({"inner": {"modules": "q_proj"}}, "cfg.inner.modules: expected a list"),
-        ({"lr": -1.0}, "lr must be > 0"),
+        ({"lr": -1.0}, "cfg: lr must be > 0"),
     ],
 )
 def test_bad_values_name_the_field(data, message):

@@ -129,3 +129,10 @@ def test_run_on_the_tiny_model_and_the_sample_eval_side(tiny_model_dir, tmp_path
         assert len((out / f"predictions-{mode}.jsonl").read_text(encoding="utf-8").splitlines()) == 21
     err = capsys.readouterr().err
     assert "gap" in err and "skipped 1 question(s)" in err
+
+
+def test_a_reversed_year_range_is_refused_not_read_as_every_year(capsys):
+    argv = ["eval", "score", "--benchmark", BENCHMARK, "--predictions", PREDICTIONS, "--json"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--years", "2022-2018"])
+    assert "expected years like 2018-2022" in capsys.readouterr().err

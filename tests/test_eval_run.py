@@ -124,18 +124,47 @@ def test_run_eval_both_modes_on_the_tiny_model(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_rerun_resumes_without_the_model_and_a_changed_setting_regenerates(tiny_model_dir, tmp_path):
+def test_a_rerun_resumes_without_loading_the_model_and_a_changed_setting_regenerates(tiny_model_dir, tmp_path,
+                                                                                     monkeypatch):
+    import medprefs.eval.backends
+
     model = shutil.copytree(tiny_model_dir, tmp_path / "model")
     questions = eval_side(["112B20", "113C22", "115B5"])
     config = EvalConfig(mode="plain", max_new_tokens=6, batch_size=3)
     first = run_eval(str(model), questions, config, tmp_path / "run")
     path = tmp_path / "run" / "predictions-plain.jsonl"
     before = path.read_text(encoding="utf-8")
-    shutil.rmtree(model)  # every completion is on disk: the rerun must not need the model
+
+    def no_model(*args, **kwargs):
+        raise MedprefsError("the model was loaded")
+
+    # every completion is on disk: the rerun must not load the model
+    monkeypatch.setattr(medprefs.eval.backends, "make_generator", no_model)
     second = run_eval(str(model), questions, config, tmp_path / "run")
     assert second.summary == first.summary and path.read_text(encoding="utf-8") == before
-    with pytest.raises(MedprefsError, match="model folder not found"):  # another max_new_tokens: regenerate
+    with pytest.raises(MedprefsError, match="the model was loaded"):  # another max_new_tokens: regenerate
         run_eval(str(model), questions, EvalConfig(mode="plain", max_new_tokens=7), tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_a_model_retrained_in_the_same_folder_is_evaluated_again(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    questions = eval_side(["112B20", "113C22", "115B5"])
+    config = EvalConfig(mode="plain", max_new_tokens=6, batch_size=3)
+    run_eval(str(model_dir), questions, config, tmp_path / "run")
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    torch.manual_seed(1)
+    with torch.no_grad():  # new weights, same folder: what a rerun of training leaves behind
+        for parameter in model.parameters():
+            parameter.mul_(8.0).add_(torch.randn_like(parameter) * 0.5)
+    model.save_pretrained(model_dir)
+    rerun = run_eval(str(model_dir), questions, config, tmp_path / "run")
+    fresh = run_eval(str(model_dir), questions, config, tmp_path / "fresh")
+    raw = [[r["raw"] for r in _rows(out / "predictions-plain.jsonl")] for out in (tmp_path / "run", tmp_path / "fresh")]
+    assert raw[0] == raw[1] and rerun.summary == fresh.summary
 
 
 @pytest.mark.slow

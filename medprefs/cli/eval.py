@@ -68,6 +68,8 @@ def parse_years(text: str) -> set[int]:
     try:
         if "-" in text:
             first, last = (int(part) for part in text.split("-"))
+            if first > last:  # an empty range would read as "no --years" and score every year
+                raise ValueError
             return set(range(first, last + 1))
         return {int(part) for part in text.split(",")}
     except ValueError:

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "records each stage's status, output path, version or revision, rows and time.",
     )
     parser.add_argument("pipeline", help="pipeline file, e.g. pipelines/demo.toml")
-    parser.add_argument("--out", required=True, help="folder for every stage's output (re-running resumes)")
+    parser.add_argument("--out", help="folder for every stage's output (re-running resumes); not needed with --dry-run")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a value of the pipeline file, e.g. --set sample.n=2 (repeatable)")
     parser.add_argument("--dry-run", action="store_true", help="validate the file, print the resolved config, exit")
@@ -24,11 +24,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from medprefs.config import to_dict
+    from medprefs.errors import MedprefsError
     from medprefs.pipeline import load_pipeline, run_pipeline
 
     config = load_pipeline(args.pipeline, args.overrides)
     if args.dry_run:
         print(json.dumps(to_dict(config), ensure_ascii=False, indent=2, default=str))
         return 0
+    if not args.out:
+        raise MedprefsError("medprefs run: --out is required (except with --dry-run)")
     summary = run_pipeline(config, args.out, pipeline_file=args.pipeline, debug=args.debug)
     return 0 if summary.ok else 1

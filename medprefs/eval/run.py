@@ -68,6 +68,8 @@ def run_eval(
     identity = {
         "model": str(Path(model_path).resolve()),
         "adapter": str(Path(adapter).resolve()) if adapter else None,
+        # a model retrained in the same folder must not be scored with the previous weights' completions
+        "weights_sha256": {"model": _weights_sha256(model_path), "adapter": _weights_sha256(adapter)},
         "backend": config.backend,
         "max_new_tokens": config.max_new_tokens,
     }
@@ -114,6 +116,17 @@ def _refuse_shot_in_benchmark(shots: list[Question], questions: list[Question]) 
 def _previous_identity(out_dir: Path) -> dict[str, Any] | None:
     path = out_dir / "manifest.json"
     return read_json(path).get("generation") if path.is_file() else None
+
+
+def _weights_sha256(folder: str | None) -> str | None:
+    """One hash over the weight files of a local model or adapter folder (cached by size and mtime); None for a Hub
+    id or a folder without weights."""
+    from medprefs.sampling.provenance import WEIGHT_PATTERNS, files_sha256
+
+    if folder is None or not Path(folder).is_dir():
+        return None
+    weights = sorted(f for pattern in WEIGHT_PATTERNS for f in Path(folder).glob(pattern))
+    return files_sha256(weights) if weights else None
 
 
 def _template_shas(config: EvalConfig) -> dict[str, str]:

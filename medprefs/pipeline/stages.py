@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from medprefs.corpus.question import Question
+from medprefs.errors import MedprefsError
 from medprefs.pipeline.config import PipelineConfig
 
 
@@ -27,6 +28,8 @@ class RunState:
     config: PipelineConfig
     out: Path
     base_model: str = ""
+    base_revision: str | None = None  # [model] revision, resolved to a commit sha: training loads and records it
+    base_weights: str = ""  # for loaders without a revision argument: base_model, or its snapshot at base_revision
     corpus_ref: str = ""
     train_ref: str = ""
     eval_questions: list[Question] = field(default_factory=list)
@@ -34,6 +37,7 @@ class RunState:
     sampling_model: str = ""
     policy_base: str = ""  # the weights RPO's adapter sits on: the base, or a fully fine-tuned CPT model
     cpt_dir: Path | None = None
+    rpo_dir: Path | None = None
     responses_dir: Path | None = None
     labels_dir: Path | None = None
     pairs_dir: Path | None = None
@@ -48,8 +52,10 @@ def prepare_model(state: RunState) -> StageOutput:
     """The base model: the configured one, or a tiny Qwen2 whose tokenizer is trained on the corpus text (demo)."""
     section = state.config.model
     if section.base is not None:
-        state.base_model = section.base
-        return StageOutput(path=section.base, version=section.revision)
+        state.base_model = state.base_weights = section.base
+        if section.revision is not None and not Path(section.base).exists():
+            state.base_weights, state.base_revision = _pinned_snapshot(section.base, section.revision)
+        return StageOutput(path=state.base_weights, version=state.base_revision)
     from medprefs.sample_data import corpus_texts
     from medprefs.tinymodel import build_tiny_model
 
@@ -58,8 +64,19 @@ def prepare_model(state: RunState) -> StageOutput:
         paths = [Path(p) for p in state.config.corpus.paths if p.endswith(".jsonl")]
         texts = [text for path in paths for text in corpus_texts(path)] if paths else corpus_texts()
         build_tiny_model(target, texts + ["問題: 解説: 答え: 必ずちょうど個選んでください。"] * 20, section.tiny)
-    state.base_model = str(target)
+    state.base_model = state.base_weights = str(target)
     return StageOutput(path=str(target), detail={"tiny": True})
+
+
+def _pinned_snapshot(repo: str, revision: str) -> tuple[str, str]:
+    """The local snapshot of a Hub model at `revision` and its commit sha (the snapshot folder's name)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo, revision=revision))
+    except Exception as error:  # network, auth, unknown revision: one line for the user
+        raise MedprefsError(f"model {repo}@{revision}: cannot fetch from the Hub: {str(error).splitlines()[0]}") from None
+    return str(folder), folder.name
 
 
 def ingest(state: RunState) -> StageOutput:
@@ -115,11 +132,11 @@ def cpt(state: RunState) -> StageOutput:
         state.config.cpt, data=state.train_ref, corpus_store=str(state.store), output_dir=str(state.out / "cpt")
     )
     inputs = resolve_cpt_inputs(config.data, config.text_corpora, config.corpus_store)
-    result = train_cpt(config, base_model=state.base_model, documents=inputs.documents, lineage=inputs.lineage,
-                       resume=True)
+    result = train_cpt(config, base_model=state.base_model, revision=state.base_revision, documents=inputs.documents,
+                       lineage=inputs.lineage, resume=True)
     state.cpt_dir = result.output_dir
     state.sampling_model = _sampling_model(state, result.output_dir)
-    state.policy_base = state.base_model if _is_adapter(result.output_dir) else str(result.output_dir)
+    state.policy_base = state.base_weights if _is_adapter(result.output_dir) else str(result.output_dir)
     return StageOutput(path=str(result.output_dir), version=state.train_ref, rows=len(inputs.documents),
                        detail=_losses(result))
 
@@ -131,7 +148,7 @@ def sample(state: RunState) -> StageOutput:
     result = run_sampling(
         questions,
         questions,
-        state.sampling_model or state.base_model,
+        state.sampling_model or state.base_weights,
         state.config.sample,
         state.out / "responses",
         corpus_version=state.train_ref,
@@ -193,17 +210,21 @@ def rpo(state: RunState) -> StageOutput:
 
     config = replace(state.config.rpo, data=state.pairs_ref, cpt_adapter=_str(state.cpt_dir),
                      output_dir=str(state.out / "rpo"))
-    result = train_rpo(config, base_model=state.base_model, resume=True)
+    result = train_rpo(config, base_model=state.base_model, revision=state.base_revision, resume=True)
+    state.rpo_dir = result.output_dir
     return StageOutput(path=str(result.output_dir), version=state.pairs_ref, detail=_losses(result))
 
 
 def evaluate(state: RunState) -> StageOutput:
-    """Both prompt modes on the evaluation side of the corpus (the years the guard kept out of training)."""
+    """Both prompt modes on the evaluation side of the corpus (the years the guard kept out of training), for the
+    last model this run trained: the RPO output, else the CPT output (a `stages` list may leave either out)."""
     from medprefs.eval import run_eval
 
-    adapter = state.out / "rpo"
-    result = run_eval(state.policy_base or state.base_model, state.eval_questions, state.config.eval, state.out / "eval",
-                      adapter=str(adapter) if _is_adapter(adapter) else None,
+    model, adapter = state.policy_base or state.base_weights, None
+    trained = state.rpo_dir or state.cpt_dir
+    if trained is not None:
+        model, adapter = (model, str(trained)) if _is_adapter(trained) else (str(trained), None)
+    result = run_eval(model, state.eval_questions, state.config.eval, state.out / "eval", adapter=adapter,
                       benchmark=state.corpus_ref)
     scores = {mode: report.overall.score for mode, report in result.reports.items()}
     return StageOutput(path=str(state.out / "eval"), version=state.corpus_ref, rows=len(state.eval_questions),
@@ -217,7 +238,7 @@ def _sampling_model(state: RunState, cpt_dir: Path) -> str:
         return str(cpt_dir)
     from medprefs.train import merge_adapter
 
-    return str(merge_adapter(state.base_model, cpt_dir, state.out / "cpt-merged"))
+    return str(merge_adapter(state.base_weights, cpt_dir, state.out / "cpt-merged"))
 
 
 def _is_adapter(folder: Path) -> bool:

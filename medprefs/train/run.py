@@ -113,6 +113,8 @@ def prepare_output_dir(output_dir: Path, run: dict[str, Any], resume: bool) -> s
     elif checkpoint is None:
         if is_main_process():
             announce(f"--resume: no complete checkpoint in {output_dir}; starting from the beginning")
+            # a result left by another run would pass for this one's (completed_result) if this one is killed
+            (output_dir / "manifest.json").unlink(missing_ok=True)
     else:
         previous = read_json(output_dir / RUN_FILE) if (output_dir / RUN_FILE).is_file() else None
         if previous is not None and previous != run:
