@@ -22,7 +22,7 @@ from medprefs.prompts import STOP_STRINGS, load_template
 from medprefs.sample_data import corpus_texts, sample_questions
 from medprefs.sampling import SampleConfig
 from medprefs.sampling.backends.transformers_backend import TransformersBackend, tokens_to_completion
-from medprefs.sampling.plan import PromptJob, build_jobs
+from medprefs.sampling.plan import PromptJob, build_jobs, length_batches
 
 
 @dataclass
@@ -50,11 +50,11 @@ def tiny_model(folder: Path) -> Path:
 
 
 def run(backend: TransformersBackend, jobs: list[PromptJob], per_call: int, name: str) -> Measure:
-    """Every job through the backend, `per_call` prompts a call."""
+    """Every job through the backend, `per_call` prompts a call, batched as `medprefs sample` batches them."""
     start = time.perf_counter()
     calls = responses = tokens = 0
-    for first in range(0, len(jobs), per_call):
-        completions = backend.generate(jobs[first : first + per_call])
+    for batch in length_batches(jobs, per_call):
+        completions = backend.generate(batch)
         calls += 1
         responses += sum(len(c) for c in completions)
         tokens += sum(r.n_tokens for c in completions for r in c)

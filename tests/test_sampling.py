@@ -15,7 +15,15 @@ from medprefs.sampling import SampleConfig, make_backend, parse_shard
 from medprefs.sampling.backends.base import cut_at_stop
 from medprefs.sampling.backends.transformers_backend import tokens_to_completion
 from medprefs.sampling.backends.vllm_backend import MISSING, engine_kwargs, sampling_kwargs, to_completion
-from medprefs.sampling.plan import assigned_shards, build_jobs, derive_seed, shard_chunks, sort_questions
+from medprefs.sampling.plan import (
+    PromptJob,
+    assigned_shards,
+    build_jobs,
+    derive_seed,
+    length_batches,
+    shard_chunks,
+    sort_questions,
+)
 from medprefs.sampling.provenance import files_sha256, identity_diff, resolve_model
 from medprefs.sampling.runner import require_backend
 
@@ -117,6 +125,19 @@ def test_seeds_are_per_question_and_stable():
     assert derive_seed(0, "104A12") == derive_seed(0, "104A12")
     seeds = {derive_seed(0, f"q{i}") for i in range(1000)} | {derive_seed(1, "q0")}
     assert len(seeds) == 1001 and all(0 <= s < 2**31 for s in seeds)
+
+
+def test_batches_group_prompts_of_similar_length_the_same_way_whatever_the_order():
+    jobs = build_jobs(train_questions(10), train_questions(), load_template("explain"), 3, seed=0)
+    batches = list(length_batches(jobs, 4))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(j.qid for b in batches for j in b) == sorted(j.qid for j in jobs)  # each job exactly once
+    lengths = [len(j.prompt) for b in batches for j in b]
+    assert lengths == sorted(lengths) and lengths != [len(j.prompt) for j in jobs]  # reordered, shortest first
+    assert list(length_batches(list(reversed(jobs)), 4)) == batches
+    same_length = [PromptJob("q2", "xx", 2), PromptJob("q1", "yy", 1), PromptJob("q3", "z", 3)]
+    assert [j.qid for b in length_batches(same_length, 2) for j in b] == ["q3", "q1", "q2"]  # ties by qid
+    assert list(length_batches(jobs, None)) == [sorted(jobs, key=lambda j: (len(j.prompt), j.qid))]  # vLLM: one call
 
 
 # --- stopping ---------------------------------------------------------------------------------------------------

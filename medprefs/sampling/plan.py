@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from medprefs.corpus.question import Question
@@ -68,3 +69,13 @@ def build_jobs(
             )
         )
     return jobs
+
+
+def length_batches(jobs: list[PromptJob], size: int | None) -> Iterator[list[PromptJob]]:
+    """A shard's jobs in batches of `size` prompts of similar length (by characters, then qid: the same batches on
+    every run and resume). A left-padded batch attends over its longest prompt for every row, so batching prompts
+    in qid order wastes a fifth of the decoding attention on the sample's 3-shot prompts (650 to 1,050 tokens)."""
+    ordered = sorted(jobs, key=lambda job: (len(job.prompt), job.qid))
+    size = size or len(ordered)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]

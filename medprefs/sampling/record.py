@@ -16,7 +16,8 @@ from medprefs.sampling.store import KIND, LOCK_FILE, has_manifest
 SCHEMA_VERSION = 1
 SEEDING = {
     "transformers": (
-        "torch.Generator seeded with derive_seed(seed, 'batch', question seeds) for each batch of batch_size, "
+        "torch.Generator seeded with derive_seed(seed, 'batch', question seeds) for each batch of batch_size "
+        "prompts (a shard's prompts by length, then qid), "
         "drawn by medprefs' rejection nucleus sampler"
     ),
     "vllm": "SamplingParams.seed = derive_seed(seed, qid) per question",

@@ -17,7 +17,14 @@ from medprefs.prompts import PromptTemplate, choose_exemplars, load_template
 from medprefs.sampling.backends import SamplingBackend, make_backend
 from medprefs.sampling.backends.vllm_backend import MISSING as VLLM_MISSING
 from medprefs.sampling.config import SampleConfig, check_shard
-from medprefs.sampling.plan import PromptJob, assigned_shards, build_jobs, content_sha256, shard_chunks, sort_questions
+from medprefs.sampling.plan import (
+    assigned_shards,
+    build_jobs,
+    content_sha256,
+    length_batches,
+    shard_chunks,
+    sort_questions,
+)
 from medprefs.sampling.provenance import resolve_model
 from medprefs.sampling.record import open_run, record_shard, run_identity
 from medprefs.sampling.store import (
@@ -175,25 +182,26 @@ def sample_shard(
     config: SampleConfig,
     advance: Advance,
 ) -> list[dict[str, Any]]:
-    """All responses of one shard, in fixed batches (the batches are part of what makes a resumed shard identical)."""
+    """All responses of one shard, in qid order, sampled in fixed batches (the batches are part of what makes a resumed
+    shard identical)."""
     jobs = build_jobs(work.questions, pool, template, config.shots, config.seed)
-    rows: list[dict[str, Any]] = []
-    for batch in _batches(jobs, backend.jobs_per_call):
+    rows_by_qid: dict[str, list[dict[str, Any]]] = {}
+    for batch in length_batches(jobs, backend.jobs_per_call):
         completions = backend.generate(batch)
         for job, responses in zip(batch, completions, strict=True):
-            for sample_idx, completion in enumerate(responses):
-                rows.append(
-                    {
-                        "qid": job.qid,
-                        "sample_idx": sample_idx,
-                        "prompt": job.prompt,
-                        "text": completion.text,
-                        "finish_reason": completion.finish_reason,
-                        "n_tokens": completion.n_tokens,
-                    }
-                )
+            rows_by_qid[job.qid] = [
+                {
+                    "qid": job.qid,
+                    "sample_idx": sample_idx,
+                    "prompt": job.prompt,
+                    "text": completion.text,
+                    "finish_reason": completion.finish_reason,
+                    "n_tokens": completion.n_tokens,
+                }
+                for sample_idx, completion in enumerate(responses)
+            ]
         advance(len(batch), sum(len(r) for r in completions), sum(c.n_tokens for r in completions for c in r))
-    return rows
+    return [row for job in jobs for row in rows_by_qid[job.qid]]
 
 
 def _sample_here(
@@ -240,12 +248,6 @@ def _exemplars(questions: list[Question], pool: list[Question], config: SampleCo
     if not config.shots:
         return {q.qid: [] for q in questions}
     return {q.qid: [e.qid for e in choose_exemplars(pool, q.qid, config.shots, config.seed)] for q in questions}
-
-
-def _batches(jobs: list[PromptJob], size: int | None) -> Iterator[list[PromptJob]]:
-    size = size or len(jobs)
-    for start in range(0, len(jobs), size):
-        yield jobs[start : start + size]
 
 
 class ResponsesCount:
