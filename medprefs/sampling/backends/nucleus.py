@@ -1,8 +1,8 @@
 """Temperature + top-p (nucleus) sampling without sorting the vocabulary, as a logits processor for `generate`.
 
 transformers' `TopPLogitsWarper` sorts the whole vocabulary for every row at every step, then `multinomial` draws.
-On CPU that is most of the per-row cost of a decoding step: ~70 us a row with a 1,200-token vocabulary and ~15 ms a
-row with Qwen's 152k (measured here on 1 CPU thread), as much as the tiny model's whole forward pass for that row.
+On CPU that is most of the per-row cost of a decoding step: 70-130 us a row with a 1,200-token vocabulary and 14-24 ms
+a row with Qwen's 152k (1 CPU thread, two machines), as much as the tiny model's whole forward pass for that row.
 Here the draw is made by rejection, as GPU samplers such as FlashInfer's do: draw a token from the distribution
 restricted to tokens above a pivot probability; it is kept if the tokens more likely than it hold less than `top_p`
 of the mass (exactly transformers' rule for the nucleus); otherwise its probability becomes the pivot and the row
