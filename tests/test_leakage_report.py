@@ -10,7 +10,7 @@ import pytest
 
 from medprefs.corpus.question import Question
 from medprefs.errors import LeakageError, MedprefsError
-from medprefs.leakage import filter_corpus, read_passages, require_passing, scan
+from medprefs.leakage import LeakageConfig, filter_corpus, read_passages, require_passing, scan
 from medprefs.manifest import sha256_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "leakage"
@@ -103,6 +103,23 @@ def test_gate_override_is_recorded_and_announced(failing, capsys):
 def test_gate_lets_a_passing_record_through_unchanged():
     record = {"verdict": "pass", "report_sha256": "ab" * 32, "cutoff_year": 2017, "flagged": 0, "override": None}
     assert require_passing(record, None, "publish") == record
+
+
+def test_a_pass_under_a_cutoff_inside_the_igakuqa_years_needs_a_recorded_reason(capsys):
+    later_eval = [q for q in load("eval.jsonl") if q.year >= 2020]
+    later = scan(
+        load("distinct.jsonl"),
+        later_eval,
+        LeakageConfig(cutoff_year=2019, eval_years=[2020, 2021, 2022]),
+        show_progress=False,
+    )
+    assert later.verdict == "pass"  # nothing flagged against 2020, yet 2018-2019 questions may have been trained on
+    with pytest.raises(LeakageError, match=r"cut-off year 2019, which puts IgakuQA evaluation years 2018, 2019"):
+        require_passing(later.gate_record(), None, "train cpt")
+    overridden = require_passing(later.gate_record(), "study: 2018-2019 as extra training data", "train cpt")
+    assert overridden["override"] == "study: 2018-2019 as extra training data" and overridden["cutoff_year"] == 2019
+    earlier = {"verdict": "pass", "report_sha256": "ab" * 32, "cutoff_year": 2016, "flagged": 0, "override": None}
+    assert require_passing(earlier, None, "publish") == earlier  # an earlier cut-off only holds more back
 
 
 def test_filter_keeps_every_item_either_kept_or_dropped_with_reasons(failing):

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 from medprefs.console import console
+from medprefs.leakage.config import PAPER_CUTOFF_YEAR
 from medprefs.sampling.config import SampleConfig
-
-TRAIN_MAX_YEAR = 2017  # the paper trains on exams up to 2017 and evaluates on 2018-2022
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-year",
         type=int,
-        default=TRAIN_MAX_YEAR,
-        help=f"sample questions (and exemplars) from exams up to this year (default {TRAIN_MAX_YEAR})",
+        default=PAPER_CUTOFF_YEAR,
+        help=f"sample questions (and exemplars) from exams up to this year (default {PAPER_CUTOFF_YEAR})",
     )
     parser.add_argument("--backend", choices=["transformers", "vllm"], help=_default("backend"))
     parser.add_argument("--n", type=int, help=_default("n", "responses per question"))

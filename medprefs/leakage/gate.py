@@ -6,6 +6,7 @@ from typing import Any
 
 from medprefs.console import announce
 from medprefs.errors import LeakageError
+from medprefs.leakage.config import IGAKUQA_YEARS, PAPER_CUTOFF_YEAR
 
 
 def _problem(record: Any, what: str) -> str | None:
@@ -16,6 +17,14 @@ def _problem(record: Any, what: str) -> str | None:
         flagged = record.get("flagged", "?")
         digest = str(record.get("report_sha256") or "")[:12] or "no report"
         return f"{what} failed the leakage check ({flagged} training item(s) flagged; report {digest})"
+    cutoff = record.get("cutoff_year")
+    if isinstance(cutoff, int) and cutoff > PAPER_CUTOFF_YEAR:
+        # A pass under a later cut-off means IgakuQA questions were allowed into training, not that none got there.
+        reached = [year for year in IGAKUQA_YEARS if year <= cutoff]
+        return (
+            f"{what} was checked with cut-off year {cutoff}, which puts IgakuQA evaluation years "
+            f"{', '.join(map(str, reached))} on its training side (the paper's cut-off is {PAPER_CUTOFF_YEAR})"
+        )
     return None
 
 
