@@ -77,7 +77,7 @@ def test_override_reason_is_on_the_card(pairs_dir: Path) -> None:
 
 
 def test_corpus_card_has_year_counts_and_original_source(tmp_path: Path) -> None:
-    layout = read_layout(write_corpus_version(tmp_path / "corpus", leakage=leakage_record()))
+    layout = read_layout(write_corpus_version(tmp_path / "corpus"))
     card = render_dataset_card(layout, PublishConfig(repo="org/corpus"), leakage_record())
     assert card.data.source_datasets == ["original"]
     assert card.data.configs[0]["data_files"] == [{"split": "train", "path": "data/train.parquet"}]

@@ -10,6 +10,7 @@ import pytest
 
 from medprefs.cli import main
 from medprefs.config import from_dict
+from medprefs.corpus import CorpusStore
 from medprefs.errors import LeakageError, MedprefsError
 from medprefs.hub import PublishConfig, lineage_entry, parse_hub_ref, publish, resolve_dataset
 from medprefs.hub.testing import leakage_record, write_corpus_version, write_pairs_dataset
@@ -91,13 +92,52 @@ def test_release_folders_are_immutable(tmp_path: Path) -> None:
 
 
 def test_corpus_version_is_released_as_a_train_split(tmp_path: Path) -> None:
-    corpus = write_corpus_version(tmp_path / "corpus", leakage=leakage_record())
+    corpus = write_corpus_version(tmp_path / "corpus")  # the leakage filter's version: 3 questions up to 2017
     publish(corpus, PublishConfig(to_dir=str(tmp_path / "release")))
     resolved = resolve_dataset(tmp_path / "release")
     assert resolved.kind == "corpus" and list(resolved.files) == ["train"]
     assert resolved.files["train"] == tmp_path / "release" / "data" / "train.parquet"
-    assert resolved.frame().equals(pl.read_parquet(corpus / "questions.parquet"))
+    assert resolved.frame().equals(pl.read_parquet(corpus / "questions.parquet")) and resolved.frame().height == 3
     assert resolve_dataset(corpus).content_id == resolved.content_id
+    entry = lineage_entry(resolved)
+    assert entry["corpus_version"] == f"sample@{corpus.name}" and entry["leakage"]["verdict"] == "pass"
+    # the passing rescan's report names the stored content, so the pairs stage can check it belongs to this corpus
+    rescan = json.loads((corpus.parents[1] / "leakage" / corpus.name / "rescan" / "report.json").read_text())
+    assert rescan["sources"]["train"]["content_sha256"] == read_manifest(corpus)["content_sha256"]
+    assert rescan["sources"]["train"]["version"] == corpus.name
+
+
+def test_an_unchecked_corpus_version_is_refused_and_a_clean_one_passes_once_filtered(tmp_path: Path) -> None:
+    from medprefs.corpus import IngestConfig, ingest, load_corpus
+    from medprefs.leakage import LeakageConfig, filter_and_store, split_by_year
+
+    unchecked = write_corpus_version(tmp_path / "corpus", checked=False)
+    with pytest.raises(LeakageError, match="has no leakage verdict"):
+        publish(unchecked, PublishConfig(to_dir=str(tmp_path / "r1")))
+    # a corpus of training years only, with nothing near the evaluation set: the filter drops nothing, so the
+    # passing version is the ingested one itself (same content, same id) and its gate record is kept beside it
+    train_only = pl.read_parquet(unchecked / "questions.parquet").filter(pl.col("year") <= 2017)
+    source = tmp_path / "train.parquet"
+    train_only.write_parquet(source)
+    store = tmp_path / "corpus" / "store"
+    version = ingest(IngestConfig(paths=[str(source)], name="clean", store=str(store)))
+    evaluation = split_by_year(load_corpus(f"sample@{unchecked.name}", store).questions, LeakageConfig())[1]
+    with pytest.raises(LeakageError, match="has no leakage verdict"):
+        publish(version.version_dir, PublishConfig(to_dir=str(tmp_path / "r2")))
+    outcome = filter_and_store(f"clean@{version.version_id}", evaluation, LeakageConfig(), store=store, tag="checked")
+    assert outcome.version_id == version.version_id and not outcome.filtered.dropped
+    assert load_corpus("clean@checked", store).version_id == version.version_id
+    assert [e["event"] for e in CorpusStore(store).history("clean")][-2:] == ["leakage-filter", "tag"]
+    publish(version.version_dir, PublishConfig(to_dir=str(tmp_path / "r3")))
+    released = resolve_dataset(tmp_path / "r3")
+    assert released.manifest["leakage"]["report_sha256"] == outcome.rescan.report_sha256
+    # the record names this content: copied onto another version's folder it says nothing about that version
+    gate_file = store / "clean" / "leakage" / version.version_id / "gate.json"
+    other = store / "sample" / "leakage" / unchecked.name / "gate.json"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(gate_file.read_bytes())
+    with pytest.raises(LeakageError, match="has no leakage verdict"):
+        publish(unchecked, PublishConfig(to_dir=str(tmp_path / "r4")))
 
 
 def test_tampered_release_is_detected(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -303,3 +304,18 @@ def test_label_pairs_audit_cli_end_to_end(tiny_model_dir, tmp_path, monkeypatch,
     args[args.index("--labels") + 1] = str(tmp_path / "nowhere")
     assert main(args) == 2
     assert "not a labels folder" in capsys.readouterr().err
+
+    # A real report is checked against the corpus: this corpus's own scan is taken (it fails: eval years inside),
+    # the passing report of another corpus is refused.
+    fixtures = Path(__file__).parent / "fixtures" / "leakage"
+    scan_args = ["leakage", "scan", "--eval", str(fixtures / "eval.jsonl"), "--store", str(store), "--report"]
+    assert main([*scan_args, str(tmp_path / "own"), "--train", "jmle@v1"]) == 1  # exit 1: the verdict is fail
+    assert main([*scan_args, str(tmp_path / "other"), "--train", str(fixtures / "distinct.jsonl")]) == 0
+    capsys.readouterr()
+    args[args.index("--labels") + 1] = str(tmp_path / "labels")
+    args[args.index("--leakage-report") + 1] = str(tmp_path / "other" / "report.json")
+    assert main(args) == 2
+    assert "not for the corpus the pairs are built from" in " ".join(capsys.readouterr().err.split())
+    args[args.index("--leakage-report") + 1] = str(tmp_path / "own" / "report.json")
+    assert main(args) == 0
+    assert read_pairs(tmp_path / "dataset")[2]["leakage"]["verdict"] == "fail"

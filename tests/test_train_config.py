@@ -162,6 +162,27 @@ def test_dry_run_prints_the_plan_with_dataset_shas(tmp_path, capsys):
         pairs / "data" / "train.parquet").height
 
 
+def test_a_clean_corpus_version_trains_once_the_leakage_filter_has_checked_it(tmp_path, capsys):
+    from medprefs.corpus import IngestConfig, ingest, load_corpus
+    from medprefs.hub.testing import write_corpus_version
+    from medprefs.leakage import LeakageConfig, filter_and_store, split_by_year
+
+    made = write_corpus_version(tmp_path / "made")  # the filter's output: training years only, nothing leaked
+    evaluation = split_by_year(load_corpus("sample", tmp_path / "made" / "store").questions, LeakageConfig())[1]
+    store = tmp_path / "store"  # ingested again as a corpus of its own: clean, but never checked under this name
+    clean = ingest(IngestConfig(paths=[str(made / "questions.parquet")], name="clean", store=str(store)))
+    config = tmp_path / "pipeline.toml"
+    config.write_text(f'[model]\nbase = "m"\n[cpt]\ndata = "clean@{clean.version_id}"\ncorpus_store = "{store}"\n',
+                      encoding="utf-8")
+    assert main(["train", "cpt", "--config", str(config), "--dry-run"]) == 2
+    assert "no leakage verdict" in capsys.readouterr().err
+    outcome = filter_and_store(f"clean@{clean.version_id}", evaluation, LeakageConfig(), store=store)
+    assert outcome.version_id == clean.version_id  # nothing dropped: the same version, now with a gate record
+    assert main(["train", "cpt", "--config", str(config), "--dry-run"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)["inputs"]
+    assert entry["leakage"]["verdict"] == "pass" and entry["leakage"]["report_sha256"] == outcome.rescan.report_sha256
+
+
 def test_dry_run_refuses_a_failing_corpus_unless_a_reason_is_given(tmp_path, capsys):
     corpus = write_corpus_folder(tmp_path / "corpus", leakage={**PASSING, "verdict": "fail", "flagged": 2})
     config = tmp_path / "pipeline.toml"

@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "build",
         help="pairs gt>chosen, gt>rejected, chosen>rejected in TRL's preference format",
         description="The leakage record comes from --leakage-report (a leakage report.json, or a manifest with a "
-        "'leakage' record) or else from the corpus version's manifest; without either the dataset records none, "
-        "and publish/train will refuse it unless given --allow-leakage.",
+        "'leakage' record; one that names another corpus's content is refused) or else from the corpus version "
+        "itself (its manifest, or the leakage filter's record of it as clean); without either the dataset records "
+        "none, and publish/train will refuse it unless given --allow-leakage.",
     )
     build.add_argument("--labels", required=True, type=Path, help="labels folder written by `medprefs label`")
     build.add_argument("--corpus", required=True, metavar="NAME@TAG", help="the corpus version the labels used")
@@ -38,6 +39,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from medprefs.corpus import load_corpus
     from medprefs.errors import MedprefsError
     from medprefs.labeling import read_labels
+    from medprefs.leakage import version_gate
     from medprefs.manifest import MANIFEST, sha256_file
     from medprefs.pairs import PairsConfig, build_pairs, leakage_record_from_file, pairs_sources, write_pairs
     from medprefs.sampling import load_responses
@@ -58,9 +60,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                "validation_fraction": args.validation_fraction, "conversational": args.conversational or None}
     config = PairsConfig(**{k: v for k, v in options.items() if v is not None})
     if args.leakage_report:
-        leakage = leakage_record_from_file(args.leakage_report)
+        leakage = leakage_record_from_file(args.leakage_report, corpus.manifest.get("content_sha256"))
     else:
-        leakage = (corpus.manifest or {}).get("leakage")
+        leakage = version_gate(corpus.path, corpus.manifest)
     if not leakage:
         announce("no leakage verdict recorded (pass --leakage-report); publish and train will refuse this dataset")
     result = build_pairs(corpus.questions, responses, labels, config)

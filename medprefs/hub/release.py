@@ -42,6 +42,8 @@ def read_layout(folder: str | Path) -> DatasetLayout:
         raise MedprefsError(f"{root}: not a dataset folder (no {MANIFEST})")
     manifest = dict(read_manifest(root))
     release = manifest.pop("release", None)
+    if manifest.get("kind") == "corpus-version":
+        manifest = _as_corpus_release(root, manifest)
     kind = manifest.get("kind")
     if kind not in KINDS:
         raise MedprefsError(f"{root / MANIFEST}: kind {kind!r} cannot be published; expected 'pairs' or 'corpus'")
@@ -60,6 +62,14 @@ def _pairs_splits(root: Path) -> dict[str, Path]:
         raise MedprefsError(f"{root}: pairs folder without data/train.parquet")
     validation = root / "data" / "validation.parquet"
     return {"train": train, **({"validation": validation} if validation.is_file() else {})}
+
+
+def _as_corpus_release(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A stored corpus version publishes as a "corpus" release: its version id under the release's name for it, and
+    its gate record, from its manifest or, for a version the leakage filter found clean, from beside it."""
+    from medprefs.leakage import version_gate
+
+    return {**manifest, "kind": "corpus", "version_id": manifest.get("id"), "leakage": version_gate(root, manifest)}
 
 
 def _corpus_splits(root: Path) -> dict[str, Path]:

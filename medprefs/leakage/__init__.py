@@ -3,7 +3,7 @@
 from medprefs.leakage.config import JMLE_BOILERPLATE, LeakageConfig
 from medprefs.leakage.filter import FilteredCorpus, filter_corpus
 from medprefs.leakage.findings import Finding
-from medprefs.leakage.gate import require_passing
+from medprefs.leakage.gate import require_passing, version_gate
 from medprefs.leakage.items import Passage, read_passages
 from medprefs.leakage.normalize import leak_key
 from medprefs.leakage.report import LeakageReport, ReportPaths
@@ -26,4 +26,5 @@ __all__ = [
     "require_passing",
     "scan",
     "split_by_year",
+    "version_gate",
 ]

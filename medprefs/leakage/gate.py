@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from medprefs.console import announce
 from medprefs.errors import LeakageError
 from medprefs.leakage.config import IGAKUQA_YEARS, PAPER_CUTOFF_YEAR
+from medprefs.manifest import read_json
+
+CLEAN_GATE_FILE = "gate.json"
+
+
+def clean_gate_path(version_folder: str | Path) -> Path:
+    """Where `leakage filter` records the gate of a stored corpus version it found clean. The passing version is the
+    input itself (a version id is its content hash), whose manifest is immutable, so the record sits beside it:
+    STORE/NAME/leakage/ID/gate.json for STORE/NAME/versions/ID."""
+    folder = Path(version_folder)
+    return folder.parents[1] / "leakage" / folder.name / CLEAN_GATE_FILE
+
+
+def version_gate(version_folder: str | Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The gate record of a corpus version: its manifest's (the filter made it), else the record the filter wrote for
+    it as found clean, provided that record names this very content; None when it was never checked."""
+    if isinstance(manifest.get("leakage"), dict):
+        return manifest["leakage"]
+    path = clean_gate_path(version_folder)
+    if manifest.get("kind") != "corpus-version" or not path.is_file():
+        return None
+    data = read_json(path)
+    same = data.get("version") == manifest.get("id") and data.get("content_sha256") == manifest.get("content_sha256")
+    return data.get("gate") if same and isinstance(data.get("gate"), dict) else None
 
 
 def _problem(record: Any, what: str) -> str | None:

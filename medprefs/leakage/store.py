@@ -8,10 +8,12 @@ from typing import Any
 
 import polars as pl
 
+from medprefs.corpus.content import frame_sha256, version_id
 from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.leakage.config import LeakageConfig
 from medprefs.leakage.filter import FilteredCorpus, filter_corpus
+from medprefs.leakage.gate import clean_gate_path
 from medprefs.leakage.report import LeakageReport, ReportPaths
 from medprefs.leakage.scan import scan
 from medprefs.manifest import write_json, write_parquet
@@ -78,7 +80,12 @@ def filter_and_store(
     report = scan(version.questions, evaluation, config, sources=sources)
     filtered = filter_corpus(version.questions, report)
     kept = version.frame.filter(~pl.col("qid").is_in(list(filtered.reasons)))
-    rescan = scan(filtered.kept, evaluation, config, sources={**sources, "filtered_from": version.ref})
+    # The rescan checked the kept questions: its report names their content (the id they are stored under), so a
+    # stage given this report can tell it belongs to the corpus it builds from.
+    kept_sha256 = frame_sha256(kept.sort("qid"))
+    checked = {"kind": "corpus", "name": version.name, "version": version_id(kept_sha256),
+               "content_sha256": kept_sha256, "filtered_from": version.ref}
+    rescan = scan(filtered.kept, evaluation, config, sources={**sources, "train": checked})
     if rescan.verdict != "pass":  # removing every flagged item must leave nothing flagged
         raise MedprefsError(f"internal: the filtered corpus still fails ({rescan.counts['flagged']} findings)")
     derived = {
@@ -90,10 +97,15 @@ def filter_and_store(
     gate = rescan.gate_record()
     if filtered.dropped:
         new_id = _store_version(corpora, version, kept, gate, derived, tag)
-    else:  # nothing to drop: the input is the result, and the tag asked for must still point at it
+    else:  # nothing to drop: the input is the result; its gate record goes beside it, the tag asked for points at it
         new_id = version.version_id
-        if tag:
-            corpora.set_tag(version.name, tag, new_id)
+        record = {"version": new_id, "content_sha256": version.manifest.get("content_sha256"), "gate": gate}
+        write_json(clean_gate_path(version.path), record)
+        with corpora.locked(version.name):
+            corpora.append_history(version.name, {"event": "leakage-filter", "version": new_id, "parent": new_id,
+                                                  "created": False, "tag": tag, "dropped": 0})
+            if tag:
+                corpora.tag_locked(version.name, tag, new_id)
     where = Path(report_dir) if report_dir else version.path.parents[1] / "leakage" / new_id
     paths = report.write(where / "scan")
     rescan.write(where / "rescan")

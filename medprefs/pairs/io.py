@@ -70,15 +70,23 @@ def pairs_sources(corpus: Any, labels_dir: str | Path, labels_manifest: dict[str
     }
 
 
-def leakage_record_from_file(path: str | Path) -> dict[str, Any]:
-    """The gate record from a leakage `report.json` (hashed as written), a manifest holding one, or a bare record."""
+def leakage_record_from_file(path: str | Path, corpus_sha256: str | None = None) -> dict[str, Any]:
+    """The gate record from a leakage `report.json` (hashed as written), a corpus manifest holding one, the filter's
+    gate.json of a clean version, or a bare record.
+
+    With `corpus_sha256` (the content of the corpus the pairs are built from), a report or manifest that names
+    other content is refused: a passing verdict on another corpus says nothing about this one."""
     from medprefs.manifest import read_json
 
     path = Path(path)
     data = read_json(path)
-    if isinstance(data, dict) and isinstance(data.get("leakage"), dict):
-        return data["leakage"]
-    if isinstance(data, dict) and isinstance(data.get("config"), dict) and "verdict" in data:
+    if not isinstance(data, dict):
+        raise MedprefsError(f"{path}: neither a leakage report.json nor a manifest with a 'leakage' record")
+    if isinstance(data.get("config"), dict) and "verdict" in data:
+        train = (data.get("sources") or {}).get("train")
+        if corpus_sha256 is not None and not isinstance(train, dict):
+            raise MedprefsError(f"{path}: this report checked no question corpus (only text passages, if anything)")
+        _require_same_content(path, train, corpus_sha256)
         try:
             return {
                 "verdict": data["verdict"],
@@ -89,6 +97,21 @@ def leakage_record_from_file(path: str | Path) -> dict[str, Any]:
             }
         except (KeyError, TypeError, ValueError):
             raise MedprefsError(f"{path}: a leakage report without config.cutoff_year / counts.flagged_train_items") from None
-    if isinstance(data, dict) and "verdict" in data and "report_sha256" in data:
+    for key in ("leakage", "gate"):  # a corpus version's manifest, or the gate.json of a version found clean
+        if isinstance(data.get(key), dict):
+            _require_same_content(path, data, corpus_sha256)
+            return data[key]
+    if "verdict" in data and "report_sha256" in data:
         return data
     raise MedprefsError(f"{path}: neither a leakage report.json nor a manifest with a 'leakage' record")
+
+
+def _require_same_content(path: Path, checked: dict[str, Any] | None, corpus_sha256: str | None) -> None:
+    recorded = (checked or {}).get("content_sha256")
+    if corpus_sha256 is None or recorded is None or recorded == corpus_sha256:
+        return
+    name = (checked or {}).get("name") or (checked or {}).get("path") or "another corpus"
+    raise MedprefsError(
+        f"{path}: this leakage record is for {name} (content {str(recorded)[:12]}), not for the corpus the pairs are "
+        f"built from (content {corpus_sha256[:12]}); scan or filter that corpus and pass its report"
+    )

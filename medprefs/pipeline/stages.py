@@ -177,6 +177,7 @@ def label(state: RunState) -> StageOutput:
 def pairs(state: RunState) -> StageOutput:
     from medprefs.audit import audit
     from medprefs.labeling import read_labels
+    from medprefs.leakage import version_gate
     from medprefs.pairs import build_pairs, pairs_sources, write_pairs
     from medprefs.sampling import load_responses
 
@@ -184,7 +185,8 @@ def pairs(state: RunState) -> StageOutput:
     labels, labels_manifest = read_labels(state.labels_dir)
     result = build_pairs(state.train_version.questions, responses, labels, state.config.pairs)
     sources = pairs_sources(state.train_version, state.labels_dir, labels_manifest)
-    state.pairs_dir = write_pairs(result, state.out / "pairs", sources, state.train_version.manifest.get("leakage"))
+    gate = version_gate(state.train_version.path, state.train_version.manifest)
+    state.pairs_dir = write_pairs(result, state.out / "pairs", sources, gate)
     report = audit(state.pairs_dir, state.out / "audit", labels_dir=state.labels_dir)
     return StageOutput(
         path=str(state.pairs_dir),

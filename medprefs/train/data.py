@@ -126,10 +126,13 @@ def _resolve(ref: str, role: str, corpus_store: str | None) -> tuple[list[Path],
     if manifest.get("kind") in ("corpus", "pairs"):
         return _resolve_release(str(path), role)
     if (path / "questions.parquet").is_file():  # a corpus version folder (kind "corpus-version")
+        from medprefs.leakage import version_gate
+
         questions = path / "questions.parquet"
         sha = manifest.get("content_sha256") or sha256_file(questions)
         entry = {"kind": "corpus", "repo": None, "revision": "local", "sha": sha, "content_id": sha,
-                 "ref": ref, "path": str(path), "version_id": manifest.get("id"), "leakage": manifest.get("leakage")}
+                 "ref": ref, "path": str(path), "version_id": manifest.get("id"),
+                 "leakage": version_gate(path, manifest)}
         return [questions], _with_role(entry, role)
     files = _data_files(path)
     digest = sha256_bytes("\n".join(f"{f.name} {sha256_file(f)}" for f in files).encode())

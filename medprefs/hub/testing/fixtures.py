@@ -100,23 +100,38 @@ def write_responses_manifest(folder: Path, variant: str) -> Path:
     return folder
 
 
-def write_corpus_version(folder: str | Path, *, leakage: dict[str, Any] | None = None) -> Path:
-    """A corpus version folder: questions.parquet (the Question contract's main fields) + manifest.json."""
-    folder = Path(folder)
-    frame = pl.DataFrame(
-        {
-            "qid": ["111A01", "111A02", "110B03"],
-            "year": [2017, 2017, 2016],
-            "stem": ["発熱を主訴に来院した。", "咳嗽を主訴に来院した。", "腹痛を主訴に来院した。"],
-            "choices": [["肺炎", "胃炎", "腸炎", "膀胱炎", "髄膜炎"]] * 3,
-            "answer": [["a"], ["b"], ["c"]],
-            "answer_kind": ["choice"] * 3,
-            "explanation": ["肺炎が最も考えられる。", "胃炎ではない。", "腸炎が考えられる。"],
-        }
+def write_corpus_version(store: str | Path, *, checked: bool = True) -> Path:
+    """A stored corpus version folder (STORE/sample/versions/ID), made by the real ingest and leakage filter.
+
+    Three training questions (2016-2017) and one evaluation question (2019) are ingested; `checked` runs the leakage
+    filter, whose derived version (the three, its manifest holding the passing gate record) is returned; otherwise
+    the unchecked ingested version (all four, no gate record)."""
+    import json
+
+    from medprefs.corpus import IngestConfig, ingest, load_corpus
+    from medprefs.leakage import LeakageConfig, filter_and_store, split_by_year
+
+    store = Path(store)
+    rows = [
+        ("111A01", "発熱を主訴に来院した。最も考えられるのはどれか。", "a", "肺炎が最も考えられる。"),
+        ("111A02", "咳嗽を主訴に来院した。誤っているのはどれか。", "b", "胃炎ではない。"),
+        ("110B03", "腹痛を主訴に来院した。適切なのはどれか。", "c", "腸炎が考えられる。"),
+        ("113C04", "頭痛と項部硬直で来院した。診断はどれか。", "e", "髄膜炎を考える。"),
+    ]
+    source = store / "source.jsonl"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(
+        "".join(
+            json.dumps({"qid": qid, "stem": stem, "choices": ["肺炎", "胃炎", "腸炎", "膀胱炎", "髄膜炎"],
+                        "answer": [answer], "explanation": explanation}, ensure_ascii=False) + "\n"
+            for qid, stem, answer, explanation in rows
+        ),
+        encoding="utf-8",
     )
-    write_parquet(folder / "questions.parquet", frame)
-    manifest: dict[str, Any] = {"kind": "corpus", "name": "sample", "version_id": "c0ffee12", "rows": frame.height}
-    if leakage is not None:
-        manifest["leakage"] = leakage
-    write_manifest(folder, manifest)
-    return folder
+    outcome = ingest(IngestConfig(paths=[str(source)], name="sample", store=str(store / "store")))
+    if not checked:
+        return outcome.version_dir
+    config = LeakageConfig()
+    _, evaluation, _ = split_by_year(load_corpus(f"sample@{outcome.version_id}", store / "store").questions, config)
+    filtered = filter_and_store(f"sample@{outcome.version_id}", evaluation, config, store=store / "store")
+    return load_corpus(f"sample@{filtered.version_id}", store / "store").path
