@@ -141,6 +141,18 @@ def test_filter_with_nothing_to_drop_still_tags_the_version(capsys, tmp_path):
     assert load_corpus("jmle@clean", store).version_id == raw.version_id  # the tag the output names exists
 
 
+def test_a_whole_corpus_as_eval_keeps_only_its_questions_after_the_cutoff(capsys, tmp_path):
+    # the distinct (2014-2017) and eval (2018-2022) fixtures as one file: its training years are not evaluation
+    both = tmp_path / "both.jsonl"
+    both.write_text((FIXTURES / "distinct.jsonl").read_text() + (FIXTURES / "eval.jsonl").read_text())
+    status, out, err = run(capsys, "scan", "--train", str(FIXTURES / "distinct.jsonl"), "--eval", str(both), "--json")
+    assert "8 of 18 questions are from exams up to the cut-off 2017" in " ".join(err.split())
+    assert status == 0 and json.loads(out)["counts"]["eval_items"] == 10  # not every training question flagged
+    status, out, _ = run(capsys, "scan", "--train", str(FIXTURES / "distinct.jsonl"), "--eval", str(both),
+                         "--cutoff-year", "2015", "--json")
+    assert status == 1 and json.loads(out)["counts"]["eval_items"] == 15  # 2016-2017 now on the eval side: training on them fails
+
+
 def test_filter_needs_a_stored_corpus(capsys):
     status, _, err = run(capsys, "filter", "--train", str(FIXTURES / "planted.jsonl"), "--eval", EVAL)
     assert status == 2 and "NAME@TAG" in err

@@ -74,7 +74,24 @@ def leakage_config(args: argparse.Namespace):
     return from_dict(LeakageConfig, section, "leakage")
 
 
-def _load(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
+def _evaluation(args: argparse.Namespace, config: Any) -> tuple[list, dict[str, Any]]:
+    """The --eval questions that are evaluation questions: those dated up to the cut-off are training material
+    (a whole corpus may be given), left out and announced; undated or later ones are all kept, the strict side."""
+    from medprefs.console import announce
+    from medprefs.corpus import load_questions_any
+    from medprefs.leakage.findings import is_undated
+
+    questions, provenance = load_questions_any(args.eval, args.store)
+    evaluation = [q for q in questions if is_undated(q.year) or q.year > config.cutoff_year]
+    if len(evaluation) < len(questions):
+        announce(
+            f"--eval {args.eval}: {len(questions) - len(evaluation)} of {len(questions)} questions are from exams up "
+            f"to the cut-off {config.cutoff_year}, not evaluation questions: left out ({len(evaluation)} kept)"
+        )
+    return evaluation, provenance
+
+
+def _load(args: argparse.Namespace, config: Any) -> tuple[list, list, dict[str, Any]]:
     """(training items, eval questions, sources) from the arguments."""
     from medprefs.corpus import load_questions_any
     from medprefs.errors import MedprefsError
@@ -92,8 +109,7 @@ def _load(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
         train.extend(read_passages(path))
     if args.train_text:
         sources["train_text"] = [str(path) for path in args.train_text]
-    evaluation, provenance = load_questions_any(args.eval, args.store)
-    sources["eval"] = provenance
+    evaluation, sources["eval"] = _evaluation(args, config)
     return train, evaluation, sources
 
 
@@ -124,7 +140,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from medprefs.leakage import scan
 
     config = leakage_config(args)
-    train, evaluation, sources = _load(args)
+    train, evaluation, sources = _load(args, config)
     report = scan(train, evaluation, config, sources=sources)
     paths = report.write(args.report) if args.report else None
     _print_report(report, paths)
@@ -134,14 +150,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_filter(args: argparse.Namespace) -> int:
-    from medprefs.corpus import load_questions_any
     from medprefs.errors import MedprefsError
     from medprefs.leakage.store import filter_and_store
 
     if not args.train or args.train_text or Path(args.train).exists():
         raise MedprefsError("filter writes a new corpus version: give --train NAME@TAG (a stored corpus), no files")
     config = leakage_config(args)
-    evaluation, provenance = load_questions_any(args.eval, args.store)
+    evaluation, provenance = _evaluation(args, config)
     outcome = filter_and_store(
         args.train,
         evaluation,
