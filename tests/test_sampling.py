@@ -190,6 +190,7 @@ def test_vllm_engine_and_sampling_arguments():
         "dtype": "bfloat16",
         "seed": 3,
         "gpu_memory_utilization": 0.9,
+        "generation_config": "vllm",  # the checkpoint's decoding defaults are not applied
     }
     assert "data_parallel_size" not in engine  # vLLM 0.33 refuses it in one process: one engine per worker instead
     (job,) = build_jobs(train_questions(1), train_questions(), load_template("explain"), shots=3, seed=3)

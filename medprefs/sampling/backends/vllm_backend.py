@@ -26,6 +26,9 @@ def engine_kwargs(model_path: str, config: SampleConfig) -> dict[str, Any]:
         "dtype": config.dtype,
         "seed": config.seed,
         "gpu_memory_utilization": config.gpu_memory_utilization,
+        # vLLM's own defaults, not the checkpoint's generation_config.json (whose max_new_tokens would cap every
+        # request): decoding follows the recorded parameters only, as in the transformers backend.
+        "generation_config": "vllm",
     }
 
 
