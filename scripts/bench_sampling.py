@@ -3,7 +3,9 @@ loop doing the same work (same prompts, n, max_new_tokens), measured in the same
 
 Rows: `generate loop` is the baseline (plain `generate(num_return_sequences=n, top_p, stop_strings)` per prompt);
 `backend 1/call` is the backend fed one prompt per call, so it shows what the prefill-once, sort-free nucleus
-sampler and build-once stop criterion gain without batching; `backend B/call` adds batching."""
+sampler and build-once stop criterion gain without batching; `backend B/call` adds batching. n and the batch size
+default to `medprefs sample`'s (8 and 8); each figure is the median of interleaved repetitions, and each speed-up
+the median of the ratios paired within a repetition, with their range."""
 
 from __future__ import annotations
 
@@ -115,6 +117,12 @@ def sampler_step_us(rows: int, vocab: int, repeats: int) -> tuple[float, float]:
     return timings[0], timings[1]
 
 
+def paired_speedups(measures: list[Measure], baseline: list[Measure], per_s: str) -> list[float]:
+    """Each repetition's speed-up over the baseline run just before it. On a shared VM whose speed drifts by 15%
+    from one minute to the next, these paired ratios vary less than a ratio of separately taken medians."""
+    return [getattr(m, per_s) / getattr(b, per_s) for m, b in zip(measures, baseline, strict=True)]
+
+
 def median_measure(measures: list[Measure]) -> Measure:
     chosen = sorted(measures, key=lambda m: m.seconds)[len(measures) // 2]
     return replace(chosen, seconds=statistics.median(m.seconds for m in measures))
@@ -124,11 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, help="model folder (default: build the tiny Qwen2)")
     parser.add_argument("--questions", type=int, default=16)
-    parser.add_argument("--n", type=int, default=4, help="responses per question")
+    defaults = SampleConfig()  # the shape of a default `medprefs sample` call, shortened to 64 new tokens
+    parser.add_argument("--n", type=int, default=defaults.n, help="responses per question")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per call in the batched run")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="prompts per call, batched run")
     parser.add_argument("--shots", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions; medians are reported")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     args = parser.parse_args()
 
@@ -149,10 +158,18 @@ def main() -> None:
             batched.append(run(backend, jobs, args.batch_size, f"backend {args.batch_size}/call"))
         batch, one, loop = median_measure(batched), median_measure(single), median_measure(looped)
 
-    table = Table(title=f"sampling: {len(jobs)} questions x n={args.n}, max_new_tokens={args.max_new_tokens}")
-    for column in ("mode", "calls", "resp", "tokens", "s", "resp/s", "tok/s", "x loop"):
+    speedups = {
+        name: {per_s: paired_speedups(runs, looped, per_s) for per_s in ("responses_per_s", "tokens_per_s")}
+        for name, runs in (("loop", looped), ("one", single), ("batch", batched))
+    }
+    table = Table(
+        title=f"sampling: {len(jobs)} questions x n={args.n}, max_new_tokens={args.max_new_tokens}; "
+        f"medians of {args.repeats} interleaved runs"
+    )
+    for column in ("mode", "calls", "resp", "tokens", "s", "resp/s", "tok/s", "x loop (range)"):
         table.add_column(column, justify="left" if column == "mode" else "right")
-    for measure in (loop, one, batch):
+    for key, measure in (("loop", loop), ("one", one), ("batch", batch)):
+        ratios = speedups[key]["tokens_per_s"]
         table.add_row(
             measure.name,
             str(measure.calls),
@@ -161,7 +178,7 @@ def main() -> None:
             f"{measure.seconds:.2f}",
             f"{measure.responses_per_s:.1f}",
             f"{measure.tokens_per_s:.0f}",
-            f"{measure.tokens_per_s / loop.tokens_per_s:.2f}",
+            f"{statistics.median(ratios):.2f} ({min(ratios):.1f}-{max(ratios):.1f})",
         )
     console.print(table)
 
@@ -190,9 +207,12 @@ def main() -> None:
                 "batched_responses_per_s": round(batch.responses_per_s, 2),
                 "loop_tokens_per_s": round(loop.tokens_per_s, 1),
                 "batched_tokens_per_s": round(batch.tokens_per_s, 1),
-                "speedup_responses": round(batch.responses_per_s / loop.responses_per_s, 2),
-                "speedup_backend_1_per_call": round(one.responses_per_s / loop.responses_per_s, 2),
-                "speedup_tokens": round(batch.tokens_per_s / loop.tokens_per_s, 2),
+                # medians of the paired per-repetition ratios, and their range
+                "speedup_responses": round(statistics.median(speedups["batch"]["responses_per_s"]), 2),
+                "speedup_responses_range": [round(f(speedups["batch"]["responses_per_s"]), 2) for f in (min, max)],
+                "speedup_tokens": round(statistics.median(speedups["batch"]["tokens_per_s"]), 2),
+                "speedup_tokens_range": [round(f(speedups["batch"]["tokens_per_s"]), 2) for f in (min, max)],
+                "speedup_backend_1_per_call": round(statistics.median(speedups["one"]["responses_per_s"]), 2),
                 **sampler_figures,
             }
         )
