@@ -132,3 +132,69 @@ def test_a_checkpoints_generation_defaults_do_not_change_the_responses(tiny_mode
         for folder in (tiny_model_dir, shipped)
     ]
     assert not torch.equal(*outputs)  # the defaults are real: plain generate applies them
+
+
+# --- shared-prefix decoding -------------------------------------------------------------------------------------
+
+
+def _logits(model, jobs, n, tokenizer, new_tokens, cache=None):
+    """Greedy `generate` over `jobs` x n rows: its tokens and every step's logits (cache: the shared-prefix path)."""
+    from contextlib import nullcontext
+
+    from medprefs.sampling.backends.shared_prefix import decoding_with
+
+    encoded = tokenizer([job.prompt for job in jobs], return_tensors="pt", padding=True)
+    with torch.inference_mode(), decoding_with(cache) if cache is not None else nullcontext():
+        output = model.generate(
+            input_ids=encoded["input_ids"].repeat_interleave(n, 0),
+            attention_mask=encoded["attention_mask"].repeat_interleave(n, 0),
+            past_key_values=cache, do_sample=False, max_new_tokens=new_tokens, output_logits=True,
+            return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id,
+        )
+    return output.sequences[:, encoded["input_ids"].shape[1]:], torch.stack(output.logits, 1)
+
+
+def test_shared_prefix_decoding_equals_padded_batch_decoding(tiny_model_dir):
+    """Prompts of different lengths, 3 rows each: attending over one copy of each prompt's cache gives the logits of
+    transformers' own padded batch (SDPA, each prompt copied per row) at every step, and so the same tokens."""
+    from medprefs.sampling.backends.shared_prefix import ATTENTION, SharedPrefixCache
+    from medprefs.sampling.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(str(tiny_model_dir), SampleConfig(n=3, max_new_tokens=10, shots=1))
+    assert backend.shares_prefix and backend.model.config._attn_implementation == ATTENTION
+    pool = sample_questions(2017)
+    jobs = build_jobs(pool[:4], pool, load_template("explain"), 1, 0)
+    lengths = {len(backend.tokenizer(job.prompt)["input_ids"]) for job in jobs}
+    assert len(lengths) == 4  # left padding differs per prompt
+    encoded = backend.tokenizer([job.prompt for job in jobs], return_tensors="pt", padding=True)
+    cache = backend._shared_prefix_cache(encoded["input_ids"], encoded["attention_mask"])
+    assert isinstance(cache, SharedPrefixCache) and cache.layers[0].prefix_keys.shape[0] == 4  # once per prompt
+    shared_tokens, shared_logits = _logits(backend.model, jobs, 3, backend.tokenizer, 10, cache)
+    padded_tokens, padded_logits = _logits(backend.model, jobs, 3, backend.tokenizer, 10)
+    assert torch.equal(shared_tokens, padded_tokens)
+    torch.testing.assert_close(shared_logits, padded_logits, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(shared_logits[0], shared_logits[3])  # rows of different prompts really differ
+
+
+def test_without_a_shared_prefix_the_attention_is_sdpa(tiny_model_dir):
+    """Outside shared-prefix decoding (prefill, evaluation's padded batches) the registered attention is exactly
+    transformers' SDPA; models it cannot serve (eager attention, sliding windows) keep the usual path."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from medprefs.sampling.backends.shared_prefix import supports_shared_prefix, use_shared_prefix_attention
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left")
+    prompts = [job.prompt for job in build_jobs(sample_questions(2017)[:3], [], load_template("explain"), 0, 0)]
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa").eval()
+    with torch.inference_mode():
+        sdpa = model(**encoded).logits
+        use_shared_prefix_attention(model)
+        routed = model(**encoded).logits
+    assert torch.equal(sdpa, routed)
+    eager = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="eager")
+    assert supports_shared_prefix(model) and not supports_shared_prefix(eager)
+    sliding = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, use_sliding_window=True, sliding_window=64, layer_types=["sliding_attention", "full_attention"]
+    )
+    assert not supports_shared_prefix(sliding)

@@ -4,6 +4,7 @@ evaluation's greedy answers (optionally through a PEFT adapter), with left paddi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,13 @@ from medprefs.errors import MedprefsError
 from medprefs.prompts import STOP_STRINGS
 from medprefs.sampling.backends.base import Completion, cut_at_stop
 from medprefs.sampling.backends.nucleus import NucleusSampler
+from medprefs.sampling.backends.shared_prefix import (
+    ATTENTION,
+    SharedPrefixCache,
+    decoding_with,
+    supports_shared_prefix,
+    use_shared_prefix_attention,
+)
 from medprefs.sampling.config import SampleConfig
 from medprefs.sampling.plan import PromptJob, derive_seed
 
@@ -22,6 +30,7 @@ class TransformersBackend:
         self.config = config
         self.jobs_per_call = config.batch_size
         self.model, self.tokenizer = _load(model_path, adapter, config)
+        self.shares_prefix = self.model.config._attn_implementation == ATTENTION
         self.device = self.model.device
         self.finish_ids = _finish_ids(self.model.generation_config.eos_token_id, self.tokenizer)
         self._stopping_criteria: dict[tuple[str, ...], Any] = {}
@@ -47,10 +56,12 @@ class TransformersBackend:
             derive_seed(self.config.seed, "batch", *(job.seed for job in jobs))
         )
         with torch.inference_mode():
+            cache = self._shared_prefix_cache(encoded["input_ids"], encoded["attention_mask"])
+        with torch.inference_mode(), decoding_with(cache) if cache is not None else nullcontext():
             output = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                past_key_values=self._shared_prefix_cache(encoded["input_ids"], encoded["attention_mask"]),
+                past_key_values=cache,
                 **self._decoding_kwargs(generator),
                 max_new_tokens=self.config.max_new_tokens,
                 stopping_criteria=self.stopping_criteria(stop_strings),
@@ -64,36 +75,25 @@ class TransformersBackend:
         ]
 
     def _shared_prefix_cache(self, input_ids, attention_mask):
-        """The KV cache of every prompt but its last token, computed once per prompt and repeated for its n samples.
+        """Each prompt's KV cache but its last token, computed once and held once for its n samples (shared_prefix.py).
 
         `generate(num_return_sequences=n)` would copy each prompt n times before the prefill, and a padded batch
         prefill cannot use the fast causal attention kernel on CPU (3-4x slower at ~2k-token few-shot prompts). So each
-        prompt is prefilled alone, unpadded, and the caches are left-padded into one batch (vLLM's prefix caching
-        saves the same work); `generate` then feeds only the last prompt token of each row. The batch cache is static
-        (written in place): a growing cache copies itself at every new token, which cost up to 2x on CPU."""
-        import torch
-        from transformers import StaticCache
+        prompt is prefilled alone, unpadded, computing logits for its last position only; `generate` then feeds only
+        the last prompt token of each row, and every step reads a prompt's cache once instead of n times. None where
+        the model cannot (another attention, a sliding window, a one-token prompt): `generate` prefills as usual."""
         from transformers.cache_utils import DynamicLayer
 
-        if int(attention_mask.sum(-1).min()) < 2:
-            return None  # a one-token prompt has no prefix to share
-        width = input_ids.shape[1] - 1
-        layers: list[tuple[list, list]] = []
+        if not self.shares_prefix or int(attention_mask.sum(-1).min()) < 2:
+            return None
+        caches = []
         for row, mask in zip(input_ids, attention_mask, strict=True):
             prompt = row[mask.bool()][None, :-1]
             cache = self.model(input_ids=prompt, use_cache=True, logits_to_keep=1).past_key_values
             if any(type(layer) is not DynamicLayer for layer in cache.layers):
                 return None  # sliding-window or other caches: let generate prefill the usual way
-            layers = layers or [([], []) for _ in cache.layers]
-            for (keys, values), layer in zip(layers, cache.layers, strict=True):
-                pad = width - layer.keys.shape[-2]
-                keys.append(torch.nn.functional.pad(layer.keys, (0, 0, pad, 0)))  # left padding, masked anyway
-                values.append(torch.nn.functional.pad(layer.values, (0, 0, pad, 0)))
-        n = self.config.n
-        batch = StaticCache(config=self.model.config, max_cache_len=width + 1 + self.config.max_new_tokens)
-        for layer, (keys, values) in zip(batch.layers, layers, strict=True):
-            layer.update(torch.cat(keys).repeat_interleave(n, 0), torch.cat(values).repeat_interleave(n, 0))
-        return batch
+            caches.append(cache)
+        return SharedPrefixCache(caches, self.config.n, new_tokens=1 + self.config.max_new_tokens)
 
     def _decoding_kwargs(self, generator) -> dict[str, Any]:
         """Greedy at temperature 0; otherwise our nucleus sampler draws and `generate`'s argmax takes its token
@@ -169,6 +169,8 @@ def _load(model_path: str, adapter: str | None, config: SampleConfig) -> tuple[A
     model.generation_config = GenerationConfig(
         bos_token_id=shipped.bos_token_id, eos_token_id=shipped.eos_token_id, pad_token_id=shipped.pad_token_id
     )
+    if supports_shared_prefix(model):
+        use_shared_prefix_attention(model)
     if adapter:
         model = _with_adapter(model, adapter)
     if tokenizer.pad_token_id is None:  # decoder-only checkpoints often ship without one; EOS pads safely on the left
