@@ -163,17 +163,16 @@ def main() -> None:
         for name, runs in (("loop", looped), ("one", single), ("batch", batched))
     }
     table = Table(
-        title=f"sampling: {len(jobs)} questions x n={args.n}, max_new_tokens={args.max_new_tokens}; "
-        f"medians of {args.repeats} interleaved runs"
+        title=f"sampling: {len(jobs)} questions x n={args.n} = {loop.responses} responses, max_new_tokens="
+        f"{args.max_new_tokens}; medians of {args.repeats} interleaved runs"
     )
-    for column in ("mode", "calls", "resp", "tokens", "s", "resp/s", "tok/s", "x loop (range)"):
-        table.add_column(column, justify="left" if column == "mode" else "right")
+    for column in ("mode", "calls", "tokens", "s", "resp/s", "tok/s", "x loop (range)"):
+        table.add_column(column, justify="left" if column == "mode" else "right", no_wrap=True)
     for key, measure in (("loop", loop), ("one", one), ("batch", batch)):
         ratios = speedups[key]["tokens_per_s"]
         table.add_row(
             measure.name,
             str(measure.calls),
-            str(measure.responses),
             str(measure.tokens),
             f"{measure.seconds:.2f}",
             f"{measure.responses_per_s:.1f}",
