@@ -93,6 +93,25 @@ def test_packing_keeps_every_token(tiny_model_dir, documents, tmp_path):
         assert sum(map(len, rows)) == expected and max(map(len, rows)) <= 128
 
 
+def test_training_progress_is_one_rich_bar_not_tqdm_and_printed_dicts(tiny_model_dir, documents, tmp_path, capsys):
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from medprefs.train.cpt import build_cpt_trainer
+    from medprefs.train.model import Placement
+    from medprefs.train.progress import RichProgress
+
+    config = tiny_cpt(tmp_path / "bar", max_steps=3, save_steps=3, eval_steps=3)
+    trainer = build_cpt_trainer(config, str(tiny_model_dir), None, documents[:40], documents[40:44],
+                                Placement("cpu", False, False))
+    kinds = {type(callback) for callback in trainer.callback_handler.callbacks}
+    assert RichProgress in kinds and not kinds & {ProgressCallback, PrinterCallback}
+    capsys.readouterr()
+    trainer.train()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "cpt" in err and "3/3" in err and "loss " in err and "cpt step 3 eval: loss" in err
+    assert "it/s" not in err and "{'loss'" not in err
+
+
 def test_cpt_trains_the_adapter_and_lowers_the_loss(cpt_run, cpt_config, tiny_model_dir):
     tensors = adapter_tensors(cpt_run.output_dir)
     lora_b = [t for name, t in tensors.items() if "lora_B" in name]

@@ -97,4 +97,7 @@ def build_cpt_trainer(config: CPTConfig, base_model: str, revision: str | None, 
     )
     if trainable_parameters(trainer.model) == 0:
         raise MedprefsError("CPT would train no parameters: check lora.target_modules against the model")
+    from medprefs.train.progress import use_rich_progress
+
+    use_rich_progress(trainer, "cpt")
     return trainer

@@ -152,6 +152,9 @@ def build_rpo_trainer(config: RPOConfig, base_model: str, revision: str | None, 
     if trainable_parameters(trainer.model) == 0:
         raise MedprefsError("RPO would train no parameters (was the CPT adapter loaded as trainable?)")
     _announce_lengths(trainer, len(train_rows["prompt"]), config.max_length)
+    from medprefs.train.progress import use_rich_progress
+
+    use_rich_progress(trainer, "rpo")
     return trainer
 
 

@@ -75,7 +75,7 @@ def training_arguments(config: TrainSection, placement: Placement, has_eval: boo
         "gradient_accumulation_steps": config.gradient_accumulation,
         "bf16": placement.bf16,
         "use_cpu": placement.device == "cpu",
-        "gradient_checkpointing": config.gradient_checkpointing,
+        _checkpointing_argument(): config.gradient_checkpointing,
         "logging_steps": config.logging_steps,
         "save_strategy": "steps",
         "save_steps": config.save_steps,
@@ -86,6 +86,14 @@ def training_arguments(config: TrainSection, placement: Placement, has_eval: boo
         "report_to": [],
         "ddp_find_unused_parameters": False,
     }
+
+
+def _checkpointing_argument() -> str:
+    """transformers 5.x renamed `gradient_checkpointing` to `activation_checkpointing` (the old name warns)."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def fingerprint(stage: str, config: TrainSection, base_model: str, revision: str | None, data: Any) -> dict[str, Any]:
