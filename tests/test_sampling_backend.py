@@ -198,3 +198,7 @@ def test_without_a_shared_prefix_the_attention_is_sdpa(tiny_model_dir):
         tiny_model_dir, use_sliding_window=True, sliding_window=64, layer_types=["sliding_attention", "full_attention"]
     )
     assert not supports_shared_prefix(sliding)
+    from transformers import GPT2Config, GPT2LMHeadModel  # an architecture whose attention `attend` does not model
+
+    other = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50, attn_implementation="sdpa"))
+    assert other.config._attn_implementation == "sdpa" and not supports_shared_prefix(other)

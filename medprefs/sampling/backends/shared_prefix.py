@@ -132,11 +132,21 @@ def shared_prefix_attention(module, query, key, value, attention_mask, **kwargs)
     return cache.layers[module.layer_idx].attend(query, key, value, scaling), None
 
 
+# Architectures whose attention is plain scaled dot-product over rotary keys, as `attend` computes it. Others may add
+# what it leaves out (logit soft-capping, attention sinks, ALiBi biases) and keep transformers' own path.
+MODEL_TYPES = frozenset({"qwen2", "qwen3", "llama", "mistral"})
+
+
 def supports_shared_prefix(model: Any) -> bool:
-    """Whether `model` can decode with a SharedPrefixCache: SDPA attention on every layer, no sliding window."""
+    """Whether `model` can decode with a SharedPrefixCache: a known architecture with SDPA attention on every layer
+    and no sliding window."""
     config = model.config
     layer_types = getattr(config, "layer_types", None) or []
-    return config._attn_implementation in ("sdpa", ATTENTION) and all(kind == "full_attention" for kind in layer_types)
+    return (
+        config.model_type in MODEL_TYPES
+        and config._attn_implementation in ("sdpa", ATTENTION)
+        and all(kind == "full_attention" for kind in layer_types)
+    )
 
 
 def use_shared_prefix_attention(model: Any) -> None:
