@@ -136,3 +136,51 @@ def test_a_reversed_year_range_is_refused_not_read_as_every_year(capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--years", "2022-2018"])
     assert "expected years like 2018-2022" in capsys.readouterr().err
+
+
+def _scripted_completion(question: Question, mode: str) -> str:
+    """Completions the two rules read differently: strict wins, robust only (a spaced list, prose, a full-width
+    colon), or neither; chosen by the question's last digit so every kind of question gets several forms."""
+    gold = question.gold_text()
+    form = int(question.qid[-1]) % 4
+    if mode == "plain":
+        return [gold, " " + gold.replace(",", ", "), "わからない", f"答え: {gold}"][form]
+    return [f" 解説。\n答え: {gold}", f" 解説。\n正解は{gold}である。", f" 解説。\n答え：{gold}", " 解説だけ。"][form]
+
+
+@pytest.mark.parametrize("score_mode", ["strict", "robust"])
+def test_eval_score_of_a_run_prediction_file_agrees_with_the_run(tmp_path, capsys, monkeypatch, score_mode):
+    import medprefs.eval.run
+    from medprefs.corpus import load_questions_any
+    from medprefs.eval import run_eval
+    from medprefs.sample_data import sample_corpus_path
+    from medprefs.sampling import Completion
+
+    benchmark = str(sample_corpus_path())
+    questions = [q for q in load_questions_any(benchmark, None)[0] if q.year >= 2018]
+    by_stem = {q.stem: q for q in questions}
+
+    def scripted(self, prompts: list[str], stop_strings: list[str]) -> list[Completion]:
+        mode = "plain" if "\n" in stop_strings else "explain"
+        # the longest stem in the open target: one short stem ("…どれか。") is part of several longer ones
+        targets = [by_stem[max((s for s in by_stem if s in p.rsplit("問題:", 1)[1]), key=len)] for p in prompts]
+        return [Completion(_scripted_completion(q, mode), "stop", 1) for q in targets]
+
+    monkeypatch.setattr(medprefs.eval.run._LazyGenerator, "__call__", scripted)
+    result = run_eval("unused", questions, EvalConfig(score_mode=score_mode), tmp_path / "run")
+    for mode in ("plain", "explain"):
+        argv = ["eval", "score", "--benchmark", benchmark, "--years", "2018-2022", "--mode", score_mode, "--json"]
+        assert main([*argv, "--predictions", str(tmp_path / "run" / f"predictions-{mode}.jsonl")]) == 0
+        assert json.loads(capsys.readouterr().out) == result.summary["modes"][mode], mode
+    modes = result.summary["modes"]
+    assert 0 < modes["plain"]["overall"]["correct"] < len(questions)  # the script is neither all right nor all wrong
+    read = (lambda qid: qid[-1] in "048") if score_mode == "strict" else (lambda qid: qid[-1] not in "37")
+    assert modes["explain"]["overall"]["correct"] == sum(read(q.qid) for q in questions)
+
+
+def test_years_asked_for_but_absent_are_named_not_silently_left_out_of_the_overall(capsys):
+    argv = ["eval", "score", "--benchmark", BENCHMARK, "--predictions", PREDICTIONS, "--json"]
+    assert main([*argv, "--years", "2018-2020"]) == 0
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)["per_year"]) == {"2018"}
+    assert "no question from 2019, 2020" in captured.err

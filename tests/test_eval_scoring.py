@@ -179,6 +179,7 @@ def test_read_predictions_accepts_problem_id_null_and_numbers(tmp_path):
         ('{"qid": "112A1"}', r"p.jsonl:2: field 'prediction': missing"),
         ('{"qid": "112A2", "prediction": ["a"]}', r"p.jsonl:2: field 'prediction': expected a string"),
         ('{"qid": "112A1", "prediction": "b"}', r"p.jsonl:2: field 'qid': second prediction for 112A1"),
+        ('{"qid": "112A2", "raw": "a"}', r"p.jsonl:2: field 'mode': expected plain or explain"),
     ],
 )
 def test_read_predictions_names_file_line_and_field(tmp_path, line: str, message: str):

@@ -29,7 +29,11 @@ def _add_benchmark(parser: argparse.ArgumentParser) -> None:
 def _register_score(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("score", help="score a JSONL of {qid|problem_id, prediction} on a benchmark")
     _add_benchmark(parser)
-    parser.add_argument("--predictions", required=True, help='JSONL lines {"qid": ..., "prediction": "..."}')
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        help='JSONL lines {"qid": ..., "prediction": "..."}, or an eval run\'s predictions-<mode>.jsonl',
+    )
     parser.add_argument(
         "--mode",
         choices=["strict", "robust"],
@@ -85,6 +89,10 @@ def _load_benchmark(args: argparse.Namespace):
         questions = [q for q in questions if q.year in args.years]
         if not questions:
             raise MedprefsError(f"{args.benchmark}: no question from the years asked for")
+        # the overall is over the years present: a year missing from the benchmark must not pass unnoticed
+        absent = sorted(args.years - {q.year for q in questions})
+        if absent:
+            announce(f"{args.benchmark}: no question from {', '.join(map(str, absent))}; scored without them")
     return questions, provenance
 
 

@@ -57,6 +57,18 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class AnswerTexts:
+    """What each rule reads of one `eval run` completion (see answer_text.py). A plain prediction is one string that
+    both rules read; a completion is read per its prompt format, so `eval score` on a run's file matches the run."""
+
+    strict: str
+    robust: str
+
+
+Prediction = str | AnswerTexts
+
+
+@dataclass(frozen=True)
 class QuestionResult:
     qid: str
     year: int
@@ -174,18 +186,25 @@ def tally(mode: ScoreMode, rows: list[QuestionResult]) -> ScoreReport:
     return ScoreReport(mode=mode, overall=overall, per_year=dict(sorted(per_year.items())), rows=rows)
 
 
+def _texts(prediction: Prediction | None) -> tuple[str | None, str | None]:
+    if isinstance(prediction, AnswerTexts):
+        return prediction.strict, prediction.robust
+    return prediction, prediction
+
+
 def score_predictions(
     questions: list[Question],
-    predictions: Mapping[str, str],
+    predictions: Mapping[str, Prediction],
     mode: ScoreMode = "strict",
     rulings: Mapping[str, Ruling] = RULINGS,
 ) -> ScoreReport:
-    """Score `predictions` (qid -> the model's answer text) on `questions`; a missing prediction counts wrong."""
+    """Score `predictions` (qid -> the model's answer text, or a run completion's AnswerTexts) on `questions`; a
+    missing prediction counts wrong."""
     if mode not in SCORE_MODES:
         raise MedprefsError(f"score mode {mode!r} is not one of {', '.join(SCORE_MODES)}")
     require_unique_qids(questions)
     qids = [q.qid for q in questions]
-    rows = [grade_question(q, predictions.get(q.qid), predictions.get(q.qid), mode, rulings) for q in questions]
+    rows = [grade_question(q, *_texts(predictions.get(q.qid)), mode, rulings) for q in questions]
     report = tally(mode, rows)
     report.missing = [qid for qid in qids if qid not in predictions]
     known = set(qids)
