@@ -33,11 +33,14 @@ def corpus_texts(path: Path | None = None) -> list[str]:
 
 
 def sample_questions(max_year: int | None = None) -> list[Question]:
-    """The sample's questions in file order, those up to `max_year` only when it is given (2017: the training side)."""
-    import json
+    """The sample's questions in file order, those up to `max_year` only when it is given (2017: the training side).
+    They are read and validated as `medprefs corpus ingest` reads them (normalised text, answer kinds, accepted
+    answers), so tests and benchmarks see exactly the questions the pipeline stores."""
+    from medprefs.corpus import read_questions
+    from medprefs.errors import MedprefsError
 
-    from medprefs.corpus.question import Question
-
-    lines = sample_corpus_path().read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
-    return [Question.from_row(row) for row in rows if max_year is None or row["year"] <= max_year]
+    result = read_questions([sample_corpus_path()])
+    if result.rejects:
+        raise MedprefsError(f"the embedded sample has rejected rows (first: {result.rejects[0]})")
+    questions = sorted(result.questions, key=lambda q: int(str(q.source).rpartition(":")[2]))
+    return [q for q in questions if max_year is None or q.year <= max_year]
