@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -47,6 +48,7 @@ _LETTER_LIST = re.compile(rf"{_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*")
 _LETTER_RUN = re.compile(rf"(?=[a-e]{{2}})a?b?c?d?e?{_WORD_END}")  # "ac": options written together, in order
 _SINGLE_LETTER = re.compile(rf"(?<![a-z]){_LETTER}")
 _HEDGED = re.compile(rf"{_LETTER}{_ALTERNATIVE}{_LETTER}")
+_SLOTS = re.compile(r"([\u2460-\u2473]+)(?:\s*[.．]\s*([\u2460-\u2473]+))?")  # answer boxes: ①②.③
 _NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)*")  # "1,200" is one number
 _UNIT = re.compile(r"\s*(?!(?:or|and|to|is|are)(?![a-z]))[a-zμ]+(?:/[a-zμ0-9]+)*")  # "12 ml", "1.5mg/dl"
 _NEXT_NUMBER = re.compile(rf"(?:{_ALTERNATIVE}|{_JOIN}|\s*[~〜\-]\s*)(?=[0-9])")  # "12と13", "12 or 13", "12~13"
@@ -198,12 +200,51 @@ def _number(text: str, whole: bool) -> _Reading | None:
     match = _NUMBER.match(text)
     if not match:
         return None
-    values = [re.sub(r"[.,]", "", match.group(0))]
+    values = [canonical_number(match.group(0))]
     rest = _skip_unit(text[match.end() :])
     while (separator := _NEXT_NUMBER.match(rest)) and (match := _NUMBER.match(rest, separator.end())):
-        values.append(re.sub(r"[.,]", "", match.group(0)))
+        values.append(canonical_number(match.group(0)))
         rest = _skip_unit(rest[match.end() :])
-    return _Reading(values[0], (), len(set(values)) > 1) if _tail_ok(rest, whole) else None
+    if values[0] is None or not _tail_ok(rest, whole):
+        return None
+    return _Reading(values[0], (), len(set(values)) > 1)
+
+
+def canonical_number(written: str) -> str | None:
+    """A written number as compared: thousands commas and leading zeros dropped, trailing decimal zeros dropped
+    ("52.90" -> "52.9"), but a written decimal point kept ("6.0" stays "6.0": it is not the slot digits "60")."""
+    plain = written.replace(",", "")
+    if plain.count(".") > 1:
+        return None  # "1.2.3" is not a number
+    value = Decimal(plain)
+    if value == value.to_integral_value():
+        return f"{int(value)}.0" if "." in plain else str(int(value))
+    return format(value.normalize(), "f")
+
+
+def slot_layout(stem: str) -> tuple[int, int] | None:
+    """(integer slots, decimal slots) of a numeric question's answer boxes, from its stem: "解答: ①②.③" -> (2, 1)."""
+    found = _SLOTS.findall(stem)
+    if not found:
+        return None
+    whole, decimals = found[-1]
+    return len(whole), len(decimals)
+
+
+def numeric_accepted(digits: str, layout: tuple[int, int] | None) -> list[str]:
+    """The canonical numbers graded correct for slot digits `digits` ("529") in boxes `layout` ((2, 1): 52.9):
+    the slot digits themselves (how the exam asks for it) and the number they make, written with or without its
+    decimal part when that is zero. Without a decimal box the digits are a whole number ("60", or "60.0")."""
+    values = [canonical_number(digits)]
+    if layout and layout[1] and len(digits) == sum(layout):
+        number = f"{digits[: layout[0]]}.{digits[layout[0] :]}"
+        values.append(canonical_number(number))
+        value = Decimal(number)
+        if value == value.to_integral_value():
+            values.append(str(int(value)))  # 3.0 written as 3
+    else:
+        values.append(canonical_number(f"{digits}.0"))
+    return [value for value in dict.fromkeys(values) if value is not None]
 
 
 def _skip_unit(rest: str) -> str:
@@ -221,17 +262,20 @@ def _letters(span: str) -> _Reading:
 
 
 def normalize_value(value: str, kind: Kind | None = None) -> str | None:
-    """A written answer ("C, A", "ｃ", "2.1") in normalised form ("a,c", "c", "21"); None if it is not one answer."""
+    """A written answer ("C, A", "ｃ", "2.10") in normalised form ("a,c", "c", "2.1"); None if it is not one answer."""
     reading = _read_body(_normalise(value).strip(), kind, whole=True)
     return None if reading is None or reading.hedged else reading.value
 
 
 def accepted_values(question: Question) -> list[str]:
-    """Every normalised answer graded correct for `question` (one per accepted answer set)."""
+    """Every normalised answer graded correct for `question` (per accepted answer set; a numeric one in each of the
+    forms `numeric_accepted` allows)."""
     values = []
+    layout = slot_layout(question.stem) if question.answer_kind == "numeric" else None
     for option in question.accepted:
         if question.answer_kind == "numeric":
-            values.append(re.sub(r"\D", "", unicodedata.normalize("NFKC", "".join(option))))
+            digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", "".join(option)))
+            values.extend(numeric_accepted(digits, layout) if digits else [])
         else:
             values.append(",".join(sorted({unicodedata.normalize("NFKC", x).strip().lower() for x in option})))
     return values

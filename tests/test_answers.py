@@ -17,6 +17,7 @@ from medprefs.answers import (
     extract_answer,
     grade,
     normalize_value,
+    slot_layout,
 )
 from medprefs.corpus.question import Question
 
@@ -24,13 +25,13 @@ CASES = [json.loads(line) for line in (Path(__file__).parent / "fixtures/labelin
 
 
 def make_question(
-    kind: str | None = "choice", answer=("c",), accepted=None, points: int = 1, qid: str = "100A1"
+    kind: str | None = "choice", answer=("c",), accepted=None, points: int = 1, qid: str = "100A1", stem: str = "問題文"
 ) -> Question | None:
     if kind is None:
         return None
     choices = ["選択肢"] * 5 if kind == "choice" else []
     return Question(
-        qid=qid, year=2006, stem="問題文", choices=choices, answer=list(answer), answer_kind=kind,
+        qid=qid, year=2006, stem=stem, choices=choices, answer=list(answer), answer_kind=kind,
         accepted=accepted or [], points=points,
     )
 
@@ -70,13 +71,28 @@ def test_grade_multi_answer_by_set_equality(value, expected):
     assert grade(value, question) is expected
 
 
-def test_grade_numeric_compares_digit_strings():
-    question = make_question("numeric", answer=("21",))
-    assert grade("21", question)
-    assert grade("2.1", question)
+@pytest.mark.parametrize(
+    ("boxes", "gold", "right", "wrong"),
+    [
+        # slot digits or the number they make; the decimal point must sit where the boxes put it
+        ("①.②", "21", ["21", "2.1", "2.10", "２．１"], ["12", "210", "21.0", "0.21", "2"]),
+        ("①②", "60", ["60", "60.0", "060"], ["6.0", "6", "600"]),
+        ("①②.③", "529", ["529", "52.9", "52.90"], ["5.29", "529.0", "53"]),
+        ("①.②", "30", ["30", "3.0", "3"], ["0.3", "30.0"]),
+        (None, "1200", ["1200", "1,200", "1200.0"], ["1.2", "120.0"]),  # no boxes in the stem: a whole number
+    ],
+)
+def test_grade_numeric_by_the_answer_boxes(boxes, gold, right, wrong):
+    stem = f"計算せよ。解答: {boxes}" if boxes else "計算せよ。"
+    question = make_question("numeric", answer=(gold,), stem=stem)
+    assert [value for value in right if not grade(value, question)] == []
+    assert [value for value in wrong if grade(value, question)] == []
+
+
+def test_grade_numeric_reads_the_answer_line():
+    question = make_question("numeric", answer=("21",), stem="解答: ①.②")
     assert grade(extract_answer(" 2.1となる。\n答え: 2.1", question), question)
-    assert not grade("12", question)
-    assert not grade("210", question)
+    assert slot_layout("解答: ①②.③") == (2, 1) and slot_layout("解答: ①②") == (2, 0) and slot_layout("なし") is None
 
 
 def test_grade_accepts_either_alternative():
@@ -104,7 +120,7 @@ def test_zero_point_questions_are_still_graded():
 
 def test_normalize_value():
     assert normalize_value("C, A") == "a,c"
-    assert normalize_value("２.１", "numeric") == "21"
+    assert normalize_value("２.１", "numeric") == "2.1" and normalize_value("02.10", "numeric") == "2.1"
     assert normalize_value("a or c") is None
     assert normalize_value("pneumonia") is None
 
@@ -148,11 +164,11 @@ REALISTIC = [
     # numeric answers with units, full-width digits, thousands separators
     (" 説明。\n答え: 12 mL", "numeric", "12", "ok"),
     (" 説明。\n答え: １２ｍＬ", "numeric", "12", "ok"),
-    (" 説明。\n答え: 2.1 mg/dL", "numeric", "21", "ok"),
+    (" 説明。\n答え: 2.1 mg/dL", "numeric", "2.1", "ok"),
     (" 説明。\n答えは12 mLである。", "numeric", "12", "ok"),
     (" 12 ml", "numeric", "12", "ok"),
     (" 説明。\n答え: 1,200 mL", "numeric", "1200", "ok"),
-    (" 説明。\n答え: 21 (2.1)", "numeric", "21", "ok"),
+    (" 説明。\n答え: 21 (2.1)", "numeric", None, "ambiguous"),  # slot digits or twenty-one: not read without boxes
     # two different numbers are a hedge, not the first of them
     (" 説明。\n答え: 12と13", "numeric", None, "ambiguous"),
     (" 説明。\n答え: 12、13", "numeric", None, "ambiguous"),

@@ -23,7 +23,8 @@ CASES = [json.loads(line) for line in (FIXTURES / "extraction_cases.jsonl").open
 
 def question(qid: str, kind: str = "choice", answer=("c",), points: int = 1, accepted=None) -> Question:
     choices = ["x"] * 5 if kind == "choice" else []
-    return Question(qid=qid, year=2010, stem="s", choices=choices, answer=list(answer), answer_kind=kind,
+    stem = "s 解答: ①.②" if kind == "numeric" else "s"  # a numeric answer's boxes: one digit, a point, one digit
+    return Question(qid=qid, year=2010, stem=stem, choices=choices, answer=list(answer), answer_kind=kind,
                     points=points, accepted=accepted or [])
 
 
@@ -72,7 +73,7 @@ def test_grading_and_exclusion(table_questions):
     assert [table[("C1", i)]["correct"] for i in range(3)] == [True, False, False]
     assert table[("C1", 2)]["status"] == "unparseable" and table[("C1", 2)]["extracted"] is None
     assert table[("C2", 0)]["correct"] and not table[("C2", 1)]["correct"]
-    assert table[("C3", 0)]["correct"] and table[("N1", 0)]["extracted"] == "21" and table[("N1", 0)]["correct"]
+    assert table[("C3", 0)]["correct"] and table[("N1", 0)]["extracted"] == "2.1" and table[("N1", 0)]["correct"]
     assert table[("Z0", 0)]["excluded"] and table[("Z0", 0)]["correct"]
     counts = label_counts(labels)
     assert counts["responses"] == 8 and counts["excluded"] == 1
