@@ -19,7 +19,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   python -m pip install --quiet --disable-pip-version-check --upgrade pip
   if ! python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
     echo "medprefs: installing torch==2.13.0 (CPU) first"
-    python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+    if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+      # PyPI's Linux x86_64 torch is the CUDA build: take the +cpu build from the configured sources (a local wheel
+      # house), else from PyTorch's CPU index.
+      python -m pip install --quiet --disable-pip-version-check "torch==2.13.0+cpu" 2>/dev/null \
+        || python -m pip install --quiet --disable-pip-version-check "torch==2.13.0+cpu" \
+             --extra-index-url https://download.pytorch.org/whl/cpu
+    else
+      python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"  # CPU-only builds elsewhere
+    fi
   fi
   echo "medprefs: installing the project${extras:+ with [$extras]}"
   python -m pip install --quiet --disable-pip-version-check -e "$repo${extras:+[$extras]}"
