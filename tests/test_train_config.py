@@ -154,6 +154,7 @@ def test_dry_run_prints_the_plan_with_dataset_shas(tmp_path, capsys):
     (entry,) = plan["inputs"]
     assert entry["kind"] == "corpus" and len(entry["sha"]) == 64 and entry["leakage"]["verdict"] == "pass"
     assert plan["launch"].startswith("accelerate launch --multi_gpu --num_processes 8")
+    assert plan["launch"].endswith(f"train cpt --config {config} --set eval_fraction=0.1")  # copied, it trains this
     assert plan["config"]["eval_fraction"] == 0.1 and plan["base_model"] == "Qwen/Qwen2.5-72B"
 
     assert main(["train", "rpo", "--config", str(config), "--dry-run"]) == 0
@@ -193,6 +194,7 @@ def test_dry_run_refuses_a_failing_corpus_unless_a_reason_is_given(tmp_path, cap
     assert main(args) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["inputs"][0]["leakage"]["override"] == "audited by hand"
+    assert plan["launch"] == f"medprefs train cpt --config {config} --allow-leakage 'audited by hand'"
 
 
 def test_corpus_store_versions_resolve_with_their_gate_record(tmp_path, capsys):

@@ -40,7 +40,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         from medprefs.train.plan import training_plan
 
-        plan = training_plan(args.stage, config, model, args.config, resume=args.resume)
+        launch_args = [arg for override in args.overrides for arg in ("--set", override)]
+        launch_args += ["--allow-leakage", args.allow_leakage] if args.allow_leakage else []
+        launch_args += ["--resume"] if args.resume else []
+        plan = training_plan(args.stage, config, model, args.config, resume=args.resume, launch_args=launch_args)
         print(json.dumps(plan, ensure_ascii=False, indent=2, default=str))
         return 0
     if args.stage == "cpt":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ from medprefs.train.run import gate_inputs, last_complete_checkpoint
 
 
 def training_plan(stage: str, config: CPTConfig | RPOConfig, model: ModelRef, config_path: str,
-                  resume: bool = False) -> dict[str, Any]:
-    """Resolve every input (dataset shas, document/pair counts) and run the leakage gate, without loading a model."""
+                  resume: bool = False, launch_args: Sequence[str] = ()) -> dict[str, Any]:
+    """Resolve every input (dataset shas, document/pair counts) and run the leakage gate, without loading a model.
+    `launch_args` (the command's --set/--allow-leakage/--resume options) go into the printed launch line."""
     from medprefs.train.model import choose_placement
 
     plan: dict[str, Any] = {"stage": stage, "base_model": model.base, "revision": model.revision}
@@ -34,13 +36,15 @@ def training_plan(stage: str, config: CPTConfig | RPOConfig, model: ModelRef, co
     plan["inputs"] = gate_inputs(lineage, config.allow_leakage)
     plan["placement"] = choose_placement(config).describe()
     plan["resume_from"] = last_complete_checkpoint(Path(config.output_dir)) if resume else None
-    plan["launch"] = launch_line(stage, config.num_processes, config_path)
+    plan["launch"] = launch_line(stage, config.num_processes, config_path, launch_args)
     plan["config"] = to_dict(config)
     return plan
 
 
-def launch_line(stage: str, processes: int, config_path: str) -> str:
-    command = f"-m medprefs train {stage} --config {shlex.quote(config_path)}"
+def launch_line(stage: str, processes: int, config_path: str, launch_args: Sequence[str] = ()) -> str:
+    """The command that runs this plan: copied as printed, it trains with the same settings."""
+    arguments = " ".join(shlex.quote(arg) for arg in ["--config", config_path, *launch_args])
     if processes == 1:
-        return f"medprefs train {stage} --config {shlex.quote(config_path)}"
-    return f"accelerate launch --multi_gpu --num_processes {processes} --num_machines 1 --dynamo_backend no {command}"
+        return f"medprefs train {stage} {arguments}"
+    return (f"accelerate launch --multi_gpu --num_processes {processes} --num_machines 1 --dynamo_backend no "
+            f"-m medprefs train {stage} {arguments}")
