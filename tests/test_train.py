@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -199,6 +200,11 @@ def test_full_finetune_cpt_then_rpo_with_an_override_reason(tmp_path, tiny_model
     assert result.losses[0] == pytest.approx(LOG2, abs=1e-5)  # a new LoRA on the CPT weights: reference = CPT model
     overrides = json_manifest(result.output_dir)["leakage_overrides"]
     assert overrides == [{"ref": "sample@test", "reason": "flagged item checked by hand"}]
+    # the adapter sits on the fully fine-tuned CPT weights: its card says so, as adapter_config.json does
+    card = (result.output_dir / "README.md").read_text(encoding="utf-8")
+    adapter_config = json.loads((result.output_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter_config["base_model_name_or_path"] == str(cpt.output_dir)
+    assert f"trained with medprefs on `{cpt.output_dir}`" in card and f"itself trained from `{tiny_model_dir}`" in card
 
 
 def json_manifest(folder):

@@ -19,7 +19,7 @@ def write_model_card(output_dir: str | Path, manifest: dict[str, Any]) -> Path:
     datasets = [entry for entry in flatten_lineage(manifest.get("lineage", [])) if entry.get("sha") is not None
                 and not entry.get("role", "").endswith(("cpt-adapter", "cpt-model"))]
     card = render_model_card(
-        manifest["base_model"],
+        adapter_base(manifest),
         datasets,
         manifest.get("config", {}),
         {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, int | float)},
@@ -29,6 +29,13 @@ def write_model_card(output_dir: str | Path, manifest: dict[str, Any]) -> Path:
     path = Path(output_dir) / "README.md"
     card.save(path)
     return path
+
+
+def adapter_base(manifest: dict[str, Any]) -> str:
+    """The weights the trained adapter applies to: a fully fine-tuned CPT model an RPO run started from, else the
+    base model (as in the adapter's adapter_config.json)."""
+    start = next((e for e in manifest.get("lineage", []) if e.get("role") == "cpt-model"), None)
+    return str(start["ref"]) if start else manifest["base_model"]
 
 
 def flatten_lineage(lineage: list[dict[str, Any]], via: str = "") -> list[dict[str, Any]]:
@@ -53,6 +60,8 @@ def _extra(manifest: dict[str, Any]) -> str:
         if entry.get("role") in ("cpt-adapter", "cpt-model"):
             lines.append(f"- started from the CPT output `{entry['ref']}` (weights sha256 `{entry.get('sha')}`); "
                          "the reference model of the preference loss is exactly that model")
+            if entry.get("role") == "cpt-model":
+                lines.append(f"- the adapter applies to that CPT model, itself trained from `{manifest['base_model']}`")
     for item in manifest.get("leakage_overrides", []):
         lines.append(f"- leakage gate overridden for `{item['ref']}`: {item['reason']}")
     return "\n".join(lines)
