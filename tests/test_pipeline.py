@@ -43,7 +43,8 @@ def test_medprefs_run_demo_end_to_end(tmp_path):
     # the guard dropped the eval years and the planted near-duplicates before training
     leakage = summary["leakage"]
     assert leakage["detail"]["verdict"] == "pass" and leakage["rows"] < summary["ingest"]["rows"]
-    assert {"111A23", "111B12"} <= set(leakage["detail"]["content_flagged_train_qids"])
+    assert leakage["detail"]["content_flagged_train_qids"] == ["111A23", "111B12"]  # not the eval side matching itself
+    assert leakage["detail"]["after_cutoff_dropped"] == 22 and leakage["detail"]["dropped"] == 24
     assert summary["sample"]["rows"] == leakage["rows"] * 2
     # the RPO adapter's card names the base model, the CPT model and the exact pairs release it was trained on
     card = (Path(summary["rpo"]["path"]) / "README.md").read_text(encoding="utf-8")

@@ -108,8 +108,11 @@ def leakage(state: RunState) -> StageOutput:
     state.eval_questions = evaluation
     state.train_ref = f"{version.name}@{outcome.version_id}"
     state.train_version = load_corpus(state.train_ref, state.store)
-    content_rules = {"near_duplicate", "containment"}
-    leaked = sorted({f.train_qid for f in outcome.report.flagged if f.rule in content_rules and f.train_qid})
+    # The corpus holds both sides; an evaluation question matches itself, so it is counted among the year drops only.
+    content_rules, eval_qids = {"near_duplicate", "containment"}, {q.qid for q in evaluation}
+    flagged = outcome.report.flagged
+    leaked = sorted({f.train_qid for f in flagged if f.rule in content_rules and f.train_qid not in eval_qids})
+    after_cutoff = len({f.train_qid for f in flagged if f.rule == "year"})
     return StageOutput(
         path=str(outcome.report_paths.html),
         version=outcome.version_id,
@@ -118,6 +121,7 @@ def leakage(state: RunState) -> StageOutput:
             "verdict_before_filter": outcome.report.verdict,
             "verdict": outcome.rescan.verdict,
             "dropped": len(outcome.filtered.dropped),
+            "after_cutoff_dropped": after_cutoff,
             "content_flagged_train_qids": leaked,
             "eval_questions": len(evaluation),
             "report_sha256": outcome.rescan.report_sha256,

@@ -120,7 +120,7 @@ def prepare_output_dir(output_dir: Path, run: dict[str, Any], resume: bool) -> s
             )
     elif checkpoint is None:
         if is_main_process():
-            announce(f"--resume: no complete checkpoint in {output_dir}; starting from the beginning")
+            announce(f"no complete checkpoint to resume from in {output_dir}; starting from the beginning")
             # a result left by another run would pass for this one's (completed_result) if this one is killed
             (output_dir / "manifest.json").unlink(missing_ok=True)
     else:
