@@ -111,6 +111,14 @@ def test_compare_prints_runs_side_by_side_as_markdown(tmp_path, capsys):
     write_json(tmp_path / "other" / "summary.json", _summary({}, {}) | {"scored_sha256": "another benchmark"})
     assert main(["eval", "compare", str(tmp_path / "base"), str(tmp_path / "other"), "--out", str(out)]) == 0
     assert "these runs scored different question sets" in capsys.readouterr().err
+    # two runs in folders of the same name are told apart by their parents
+    summary = _summary({"112A1": "a"}, {"112A1": "a"})
+    write_json(tmp_path / "demo" / "eval" / "summary.json", summary)
+    write_json(tmp_path / "cli" / "eval" / "summary.json", summary)
+    assert main(["eval", "compare", str(tmp_path / "demo" / "eval"), str(tmp_path / "cli" / "eval"), "--out",
+                 str(out)]) == 0
+    runs = {line.split(" | ")[0].removeprefix("| ") for line in out.read_text(encoding="utf-8").splitlines()[2:]}
+    assert runs == {"demo/eval", "cli/eval"}
 
 
 @pytest.mark.slow

@@ -150,9 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from medprefs.eval.report import compare_rows, compare_table, load_run, markdown
+    from medprefs.eval.report import compare_rows, compare_table, load_runs, markdown
 
-    runs = [load_run(path) for path in args.runs]
+    runs = load_runs(args.runs)
     if len({summary["score_mode"] for _, summary in runs}) > 1:
         announce("these runs were scored in different modes (strict / robust): their numbers are not comparable")
     if len({summary.get("scored_sha256") for _, summary in runs}) > 1:

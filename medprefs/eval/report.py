@@ -82,6 +82,19 @@ def load_run(path: str | Path) -> tuple[str, dict[str, Any]]:
     return file.parent.name, read_json(file)
 
 
+def load_runs(paths: list[str | Path]) -> list[tuple[str, dict[str, Any]]]:
+    """`load_run` of each, labelled by as many trailing path parts as tell them apart (two `eval` folders become
+    `demo/eval` and `cli/eval`)."""
+    runs = [load_run(path) for path in paths]
+    folders = [(Path(path) if Path(path).is_dir() else Path(path).parent).resolve() for path in paths]
+    depth = 1
+    labels = [label for label, _ in runs]
+    while len(set(labels)) < len(labels) and depth < max(len(f.parts) for f in folders):
+        depth += 1
+        labels = ["/".join(folder.parts[-depth:]) for folder in folders]
+    return [(label, summary) for label, (_, summary) in zip(labels, runs, strict=True)]
+
+
 def compare_rows(runs: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Row]]:
     """Runs side by side, one row per run and prompt mode plus each run's gap: the paper's table shape."""
     years = summary_years([summary for _, summary in runs])
