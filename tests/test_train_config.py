@@ -215,3 +215,16 @@ def test_corpus_store_versions_resolve_with_their_gate_record(tmp_path, capsys):
     assert entry["kind"] == "corpus" and entry["version_id"] and entry["leakage"]["verdict"] == "pass"
     assert main(["train", "cpt", "--config", str(config), "--dry-run", "--set", 'data="jmle@raw"']) == 2
     assert "no leakage verdict" in capsys.readouterr().err
+
+
+def test_a_launch_with_another_process_count_than_the_recipe_is_announced(tmp_path, monkeypatch, capsys):
+    from medprefs.train.run import check_launch
+
+    config = tiny_cpt(tmp_path / "cpt", per_device_batch_size=2, gradient_accumulation=4, num_processes=8)
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    check_launch(config)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    check_launch(config)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "launched as 2 process(es) but num_processes = 8: the effective batch is 16, not the recipe's 64" in err

@@ -20,6 +20,7 @@ from medprefs.train.model import (
 )
 from medprefs.train.run import (
     TrainResult,
+    check_launch,
     completed_result,
     fingerprint,
     finish,
@@ -56,6 +57,7 @@ def train_cpt(
     checkpoint = prepare_output_dir(output_dir, run, resume)
 
     train_docs, eval_docs = split_documents(list(documents), config.eval_fraction, config.seed)
+    check_launch(config)
     placement = choose_placement(config)
     trainer = build_cpt_trainer(config, base_model, revision, train_docs, eval_docs, placement, callbacks)
     output = trainer.train(resume_from_checkpoint=checkpoint)

@@ -24,6 +24,7 @@ from medprefs.train.model import (
 )
 from medprefs.train.run import (
     TrainResult,
+    check_launch,
     completed_result,
     fingerprint,
     finish,
@@ -107,6 +108,7 @@ def train_rpo(
         return done
     checkpoint = prepare_output_dir(output_dir, run, resume)
 
+    check_launch(config)
     placement = choose_placement(config)
     trainer = build_rpo_trainer(config, base_model, revision, start, train_rows, eval_rows, placement, callbacks)
     output = trainer.train(resume_from_checkpoint=checkpoint)

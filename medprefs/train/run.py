@@ -56,6 +56,18 @@ def leakage_overrides(lineage: list[dict[str, Any]]) -> list[dict[str, str]]:
     return found
 
 
+def check_launch(config: TrainSection) -> None:
+    """Say so when the launch's process count is not the one the recipe is sized for: the effective batch (and with it
+    the schedule the recipe was tuned with) changes with it."""
+    processes = world_size()
+    if processes != config.num_processes and is_main_process():
+        per_step = config.per_device_batch_size * config.gradient_accumulation
+        announce(
+            f"launched as {processes} process(es) but num_processes = {config.num_processes}: the effective batch is "
+            f"{per_step * processes}, not the recipe's {per_step * config.num_processes}"
+        )
+
+
 def training_arguments(config: TrainSection, placement: Placement, has_eval: bool) -> dict[str, Any]:
     """Keyword arguments common to SFTConfig and DPOConfig (AdamW, schedule with warmup, checkpoints, evaluation)."""
     return {
@@ -208,7 +220,7 @@ def finish(
             "config": to_dict(config),
             "placement": placement.describe(),
             "processes": trainer.accelerator.num_processes,
-            "distributed_type": str(trainer.accelerator.distributed_type),
+            "distributed_type": getattr(trainer.accelerator.distributed_type, "value", str(trainer.accelerator.distributed_type)),
             "metrics": metrics,
             "losses": logged_losses(trainer),
             **(extra or {}),
