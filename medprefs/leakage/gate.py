@@ -37,7 +37,10 @@ def version_gate(version_folder: str | Path, manifest: dict[str, Any]) -> dict[s
 def _problem(record: Any, what: str) -> str | None:
     """Why `record` does not let `what` through, or None when it passes."""
     if not isinstance(record, dict) or "verdict" not in record:
-        return f"{what} has no leakage verdict (its corpus was never checked: `medprefs leakage filter` records a verdict)"
+        return (
+            f"{what} has no leakage verdict (none was recorded: `medprefs leakage filter` records one for a stored "
+            "corpus; for a text folder see docs/training.md)"
+        )
     if record["verdict"] != "pass":
         flagged = record.get("flagged", "?")
         digest = str(record.get("report_sha256") or "")[:12] or "no report"
