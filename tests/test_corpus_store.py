@@ -52,6 +52,8 @@ def test_same_content_twice_or_reordered_or_relaid_gives_one_version(tmp_path):
     events = CorpusStore(store).history("jmle")
     assert [event["event"] for event in events] == ["ingest", "tag", "ingest", "ingest"]
     assert [event.get("created") for event in events if event["event"] == "ingest"] == [True, False, False]
+    # the same content again keeps the parent it was stored with (none), not itself
+    assert [event["parent"] for event in events if event["event"] == "ingest"] == [None, None, None]
 
 
 def test_one_character_change_gives_a_new_version_and_diff_names_it(tmp_path):

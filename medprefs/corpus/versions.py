@@ -102,8 +102,11 @@ def save_version(
         created = not folder.exists()
         if created:
             _write_version(folder, result, version_manifest(name, result, parent, rejects))
-        elif read_manifest(folder).get("content_sha256") != result.content_sha256:
-            raise MedprefsError(f"{folder}: holds different content under the same id; run `medprefs corpus verify`")
+        else:
+            stored = read_manifest(folder)
+            if stored.get("content_sha256") != result.content_sha256:
+                raise MedprefsError(f"{folder}: holds different content under the same id; run `medprefs corpus verify`")
+            parent = stored.get("parent")  # the same content again: its parent stays the one it was stored with
         store.append_history(
             name,
             {
