@@ -202,3 +202,33 @@ def test_without_a_shared_prefix_the_attention_is_sdpa(tiny_model_dir):
 
     other = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50, attn_implementation="sdpa"))
     assert other.config._attn_implementation == "sdpa" and not supports_shared_prefix(other)
+
+
+def test_a_model_without_shared_prefix_support_samples_through_plain_generate(tiny_model_dir, tmp_path, capsys):
+    """Another architecture (GPT-2) keeps transformers' own decoding, says so, and still decodes right: a one-token
+    nucleus gives each of its rows exactly what plain greedy `generate` gives."""
+    import shutil
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from medprefs.prompts import STOP_STRINGS
+    from medprefs.sampling.backends.transformers_backend import TransformersBackend, tokens_to_completion
+
+    folder = tmp_path / "gpt2"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=1200, n_positions=2048)).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, folder / name)
+    config = SampleConfig(n=2, temperature=0.9, top_p=1e-6, max_new_tokens=6, shots=1)
+    backend = TransformersBackend(str(folder), config)
+    assert not backend.shares_prefix
+    assert "decodes each of the n=2 responses against its own copy" in " ".join(capsys.readouterr().err.split())
+    jobs = build_jobs(sample_questions(2017)[:2], sample_questions(2017), load_template("explain"), 1, 0)
+    for job, completions in zip(jobs, backend.generate(jobs), strict=True):
+        encoded = backend.tokenizer(job.prompt, return_tensors="pt")
+        with torch.inference_mode():
+            output = backend.model.generate(**encoded, do_sample=False, max_new_tokens=6, stop_strings=STOP_STRINGS,
+                                            tokenizer=backend.tokenizer, pad_token_id=backend.tokenizer.pad_token_id)
+        plain = tokens_to_completion(output[0, encoded["input_ids"].shape[1]:].tolist(), backend.finish_ids,
+                                     backend.tokenizer.decode)
+        assert completions == [plain, plain]

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from medprefs.console import announce
 from medprefs.errors import MedprefsError
 from medprefs.prompts import STOP_STRINGS
 from medprefs.sampling.backends.base import Completion, cut_at_stop
@@ -31,6 +32,13 @@ class TransformersBackend:
         self.jobs_per_call = config.batch_size
         self.model, self.tokenizer = _load(model_path, adapter, config)
         self.shares_prefix = self.model.config._attn_implementation == ATTENTION
+        if not self.shares_prefix and config.n > 1:
+            config_ = self.model.config
+            announce(
+                f"{model_path}: {config_.model_type} with {config_._attn_implementation} attention decodes each of the "
+                f"n={config.n} responses against its own copy of the prompt's cache (slower; shared-prefix decoding "
+                "covers Qwen2/3, Llama and Mistral with SDPA attention and no sliding window)"
+            )
         self.device = self.model.device
         self.finish_ids = _finish_ids(self.model.generation_config.eos_token_id, self.tokenizer)
         self._stopping_criteria: dict[tuple[str, ...], Any] = {}
