@@ -271,6 +271,18 @@ def test_resolve_model_errors_are_one_line(tmp_path):
         resolve_model(str(tmp_path / "missing"))
 
 
+def test_a_missing_folder_shaped_like_a_hub_repo_is_named_as_a_missing_folder(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MedprefsError, match=r"model runs/cpt: no such folder, and cannot fetch it from the Hub"):
+        resolve_model("runs/cpt")
+
+
 def test_identity_diff_names_the_changed_parameter():
     old = {"sampling": {"temperature": 0.8, "n": 4}, "corpus_version": "a"}
     new = {"sampling": {"temperature": 1.0, "n": 4}, "corpus_version": "a"}

@@ -134,8 +134,11 @@ def test_a_changed_parameter_is_refused_by_name(tiny_model_dir, tmp_path):
         sample(tiny_model_dir, out, count=3)
     with pytest.raises(MedprefsError, match="holds shard 0/1, not 0/2"):
         sample(tiny_model_dir, out, count=2, shard=(0, 2))
-    # How the work is spread over hardware may change between runs.
+    # How the work is spread over hardware may change between runs; each shard records the layout it was made with.
     assert sample(tiny_model_dir, out, replace(CONFIG, device="cpu"), count=2).shards_skipped == 1
+    (out / "shards" / "shard-00000.parquet").unlink()
+    sample(tiny_model_dir, out, replace(CONFIG, device="cpu"), count=2)
+    assert read_manifest(out)["completed"]["00000"]["layout"]["device"] == "cpu"
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(MedprefsError, match="not a sampling run"):
@@ -170,6 +173,44 @@ def test_shard_parts_merge_into_the_unsharded_run(tiny_model_dir, tmp_path):
     with pytest.raises(MedprefsError, match=r"other settings.*sampling\.seed"):
         merge_shards([parts[0], other], tmp_path / "bad3")
     assert main(["sample-merge", str(parts[0]), str(parts[1]), "--out", str(tmp_path / "merged")]) == 2
+
+
+def test_a_damaged_part_stops_the_merge_before_anything_is_copied(tiny_model_dir, tmp_path):
+    parts = [tmp_path / f"part{i}" for i in range(2)]
+    for i, part in enumerate(parts):
+        sample(tiny_model_dir, part, count=4, shard=(i, 2))
+    (parts[1] / "shards" / "shard-00001.parquet").write_bytes(b"damaged")
+    with pytest.raises(MedprefsError, match="shard-00001.parquet: missing or changed"):
+        merge_shards(parts, tmp_path / "merged")
+    # Nothing half-copied: once the part is sampled again, the same command succeeds.
+    assert not (tmp_path / "merged").exists()
+    (parts[1] / "shards" / "shard-00001.parquet").unlink()
+    sample(tiny_model_dir, parts[1], count=4, shard=(1, 2))
+    assert merge_shards(parts, tmp_path / "merged")["complete"]
+
+
+def test_a_backend_returning_fewer_than_n_responses_is_an_error_not_a_short_shard():
+    from medprefs.sampling.backends import Completion
+    from medprefs.sampling.runner import ShardWork, sample_shard
+
+    class Short:
+        name = "short"
+        jobs_per_call = 2
+
+        def generate(self, jobs):
+            return [[Completion(text="x", finish_reason="stop", n_tokens=1)] for _ in jobs]  # 1, not n=2
+
+    work = ShardWork(0, train_questions(2))
+    with pytest.raises(MedprefsError, match=r"short backend returned 1 responses for \S+, expected n=2"):
+        sample_shard(Short(), work, train_questions(), load_template("explain"), CONFIG, lambda *counts: None)
+
+
+def test_too_many_shots_is_refused_before_the_folder_is_started(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(MedprefsError, match=r"sample\.shots 100: only \d+ exemplars"):
+        sample(tiny_model_dir, out, replace(CONFIG, shots=100), count=2)
+    assert not (out / "manifest.json").exists()
+    assert sample(tiny_model_dir, out, count=2).complete  # the corrected command is not refused as another run
 
 
 def test_data_parallel_workers_give_the_same_responses(tiny_model_dir, tmp_path):

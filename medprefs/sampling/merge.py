@@ -22,14 +22,11 @@ def merge_shards(dirs: list[str | Path], out_dir: str | Path) -> dict[str, Any]:
     manifests = [_part_manifest(folder) for folder in folders]
     _check_same_settings(folders, manifests)
     _check_partition(folders, manifests)
+    sources = _checked_sources(folders, manifests)
     completed: dict[str, Any] = {}
-    for folder, manifest in zip(folders, manifests, strict=True):
-        for key, record in manifest["completed"].items():
-            source = folder / record["file"]
-            if not source.is_file() or sha256_file(source) != record["sha256"]:
-                raise MedprefsError(f"{source}: missing or changed since it was written")
-            copy_file(source, out_dir / record["file"])
-            completed[key] = record
+    for key, (source, record) in sources.items():
+        copy_file(source, out_dir / record["file"])
+        completed[key] = record
     first = manifests[0]
     merged = {
         **{k: first[k] for k in ("kind", "schema_version", "identity", "model", "layout")},
@@ -46,6 +43,19 @@ def merge_shards(dirs: list[str | Path], out_dir: str | Path) -> dict[str, Any]:
     }
     write_manifest(out_dir, merged)
     return merged
+
+
+def _checked_sources(folders: list[Path], manifests: list[dict[str, Any]]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every part's shard files, each checked against its recorded hash before any is copied: a bad file found
+    half-way left `--out` holding some shards and no manifest, which a rerun then refused as not empty."""
+    sources = {}
+    for folder, manifest in zip(folders, manifests, strict=True):
+        for key, record in manifest["completed"].items():
+            source = folder / record["file"]
+            if not source.is_file() or sha256_file(source) != record["sha256"]:
+                raise MedprefsError(f"{source}: missing or changed since it was written")
+            sources[key] = (source, record)
+    return sources
 
 
 def _part_manifest(folder: Path) -> dict[str, Any]:

@@ -54,6 +54,20 @@ def content_sha256(questions: list[Question]) -> str:
     return sha256_bytes(canonical_json(rows).encode("utf-8"))
 
 
+def check_shots(questions: list[Question], pool: list[Question], shots: int) -> None:
+    """Refuse `shots` larger than the exemplars any question can get (the pool's explained questions but itself), before
+    a manifest is written: found mid-run, it left a folder that a rerun with fewer shots refused as another run."""
+    if not shots or not questions:
+        return
+    explained = {q.qid for q in pool if q.explanation}
+    fewest = min(len(explained) - (q.qid in explained) for q in questions)
+    if shots > fewest:
+        raise MedprefsError(
+            f"sample.shots {shots}: only {fewest} exemplars with explanations available per question "
+            f"(pool of {len(pool)} questions, {len(explained)} explained)"
+        )
+
+
 def build_jobs(
     questions: list[Question], pool: list[Question], template: PromptTemplate, shots: int, seed: int
 ) -> list[PromptJob]:

@@ -62,7 +62,10 @@ def _from_hub(model: str) -> tuple[Path, str]:
 
         folder = Path(snapshot_download(repo, revision=revision or None))
     except Exception as error:  # network, auth, unknown revision: one line for the user
-        raise MedprefsError(f"model {model}: cannot fetch from the Hub: {str(error).splitlines()[0]}") from None
+        # `runs/cpt` reads as ORG/NAME too: a mistyped local folder must not be reported as only a network error.
+        raise MedprefsError(
+            f"model {model}: no such folder, and cannot fetch it from the Hub: {str(error).splitlines()[0]}"
+        ) from None
     return folder, folder.name  # snapshot folders are named by commit sha
 
 

@@ -20,6 +20,7 @@ from medprefs.sampling.config import SampleConfig, check_shard
 from medprefs.sampling.plan import (
     assigned_shards,
     build_jobs,
+    check_shots,
     content_sha256,
     length_batches,
     shard_chunks,
@@ -81,6 +82,7 @@ def run_sampling(
     template = load_template("explain")
     ordered = sort_questions(questions)
     pool = sorted(exemplar_pool, key=lambda q: q.qid)
+    check_shots(ordered, pool, config.shots)
     chunks = shard_chunks(ordered, config.questions_per_shard)
     model = resolve_model(model_path)
     identity = run_identity(
@@ -110,6 +112,8 @@ def run_sampling(
                         else _read_record(out_dir, work, config)
                     )
                     record["exemplars"] = _exemplars(work.questions, pool, config)
+                    # The top-level layout is this run's only (a resume may use other hardware); each shard keeps its own.
+                    record["layout"] = dict(manifest["layout"])
                     record_shard(out_dir, manifest, work.index, record)
                     written.add(record)
     return SamplingResult(
@@ -189,6 +193,11 @@ def sample_shard(
     for batch in length_batches(jobs, backend.jobs_per_call):
         completions = backend.generate(batch)
         for job, responses in zip(batch, completions, strict=True):
+            # A backend that returns fewer than n would otherwise be written, and recorded complete, short.
+            if len(responses) != config.n:
+                raise MedprefsError(
+                    f"{backend.name} backend returned {len(responses)} responses for {job.qid}, expected n={config.n}"
+                )
             rows_by_qid[job.qid] = [
                 {
                     "qid": job.qid,
