@@ -72,8 +72,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     except MedprefsError as error:
         if type(error) is not MedprefsError:
             raise
-        # __post_init__ checks name the field, not the file and section it came from
-        raise MedprefsError(f"{where}: {error}") from None
+        # __post_init__ checks name the field, not the file and section it came from; one that names its section
+        # ("sample.n must be ...") gets only what comes before the section ("demo.toml: sample.n must be ...")
+        message, section = str(error), where.rpartition(".")[2]
+        if message.startswith(f"{section}."):
+            where = where[: -len(section)].rstrip(".")
+        raise MedprefsError(f"{where}: {message}" if where else message) from None
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

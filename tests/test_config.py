@@ -70,3 +70,13 @@ def test_read_toml_reports_the_file(tmp_path):
     bad.write_text("a = [", encoding="utf-8")
     with pytest.raises(MedprefsError, match=r"bad\.toml: invalid TOML"):
         read_toml(bad)
+
+
+def test_a_refusal_that_names_its_section_is_not_prefixed_with_it_again():
+    from medprefs.sampling import SampleConfig
+
+    with pytest.raises(MedprefsError) as refused:
+        from_dict(SampleConfig, {"n": 0}, "sample")
+    assert str(refused.value) == "sample.n must be a positive integer, got 0"
+    with pytest.raises(MedprefsError, match=r"^demo\.toml: sample\.n must be"):
+        from_dict(SampleConfig, {"n": 0}, "demo.toml.sample")

@@ -60,7 +60,7 @@ def test_a_value_refused_by_a_section_names_the_file_and_the_section(tmp_path):
     path.write_text('[model]\nbase = "m"\n[rpo]\nepochs = 0\n[cpt.lora]\nr = 4\n', encoding="utf-8")
     with pytest.raises(MedprefsError, match=r"p\.toml\.rpo: epochs must be > 0"):
         load_pipeline(path)
-    with pytest.raises(MedprefsError, match=r"p\.toml\.cpt\.lora: lora\.r must be > 0"):
+    with pytest.raises(MedprefsError, match=r"p\.toml\.cpt: lora\.r must be > 0"):
         load_pipeline(path, ["rpo.epochs=1", "cpt.lora.r=0"])
 
 
