@@ -80,3 +80,19 @@ def test_a_refusal_that_names_its_section_is_not_prefixed_with_it_again():
     assert str(refused.value) == "sample.n must be a positive integer, got 0"
     with pytest.raises(MedprefsError, match=r"^demo\.toml: sample\.n must be"):
         from_dict(SampleConfig, {"n": 0}, "demo.toml.sample")
+
+
+def test_atomically_written_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    import os
+    import stat
+
+    from medprefs.manifest import atomic_write_bytes
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "out" / "shard.parquet", b"data")
+    finally:
+        os.umask(umask)
+    path = tmp_path / "out" / "shard.parquet"
+    assert path.read_bytes() == b"data" and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not list(path.parent.glob(".*.tmp"))
