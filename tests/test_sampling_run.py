@@ -125,7 +125,7 @@ def test_resume_skips_finished_shards_and_resamples_a_lost_one(tiny_model_dir, t
     assert load_responses(out)[0].equals(reference)
 
 
-def test_a_changed_parameter_is_refused_by_name(tiny_model_dir, tmp_path):
+def test_a_changed_parameter_is_refused_by_name(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "run"
     sample(tiny_model_dir, out, count=2)
     with pytest.raises(MedprefsError, match=r"sampling\.temperature \(0\.8 -> 1\.0\).*new --out"):
@@ -135,7 +135,9 @@ def test_a_changed_parameter_is_refused_by_name(tiny_model_dir, tmp_path):
     with pytest.raises(MedprefsError, match="holds shard 0/1, not 0/2"):
         sample(tiny_model_dir, out, count=2, shard=(0, 2))
     # How the work is spread over hardware may change between runs; each shard records the layout it was made with.
+    capsys.readouterr()
     assert sample(tiny_model_dir, out, replace(CONFIG, device="cpu"), count=2).shards_skipped == 1
+    assert "resuming with device auto -> cpu" in " ".join(capsys.readouterr().err.split())  # allowed, not silent
     (out / "shards" / "shard-00000.parquet").unlink()
     sample(tiny_model_dir, out, replace(CONFIG, device="cpu"), count=2)
     assert read_manifest(out)["completed"]["00000"]["layout"]["device"] == "cpu"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from medprefs.config import to_dict
+from medprefs.console import announce
 from medprefs.errors import MedprefsError
 from medprefs.manifest import now_iso, read_manifest, write_manifest
 from medprefs.prompts import STOP_STRINGS, PromptTemplate
@@ -67,6 +68,13 @@ def open_run(
     if has_manifest(out_dir):
         manifest = read_manifest(out_dir)
         check_same_run(out_dir, manifest, identity, shard)
+        changed = {k: (manifest.get("layout", {}).get(k), v) for k, v in layout.items()
+                   if manifest.get("layout", {}).get(k) != v}
+        if changed and manifest.get("completed"):
+            # Allowed (hardware may change between a crash and a resume), but not silent: kernels, the device's
+            # random stream and dtype "auto" differ, so the remaining shards' numbers may differ from the first ones'.
+            moved = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+            announce(f"{out_dir}: resuming with {moved}; each shard records the layout it was sampled with")
         manifest["layout"] = layout
         return manifest
     if out_dir.exists() and any(path.name != LOCK_FILE for path in out_dir.iterdir()):
