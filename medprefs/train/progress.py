@@ -40,7 +40,9 @@ class RichProgress(TrainerCallback):
             self.bar.update(self.task, latest=latest)
         evaluation = {k.removeprefix("eval_"): v for k, v in logs.items() if k.startswith("eval_")}
         if "loss" in evaluation:
-            shown = ", ".join(f"{k} {_number(v)}" for k, v in evaluation.items() if not k.endswith(("runtime", "_per_second")))
+            shown = ", ".join(
+                f"{k} {_number(v)}" for k, v in evaluation.items() if not k.endswith(("runtime", "_per_second"))
+            )
             console.print(f"{self.stage} step {state.global_step} eval: {shown}")
 
     def on_train_end(self, args, state, control, **kwargs):

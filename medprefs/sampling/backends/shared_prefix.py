@@ -37,8 +37,9 @@ class SharedPrefixLayer(CacheLayerMixin):
     is_compileable = False
     is_sliding = False
 
-    def __init__(self, prefix_keys: torch.Tensor, prefix_values: torch.Tensor, prefix_valid: torch.Tensor, n: int,
-                 capacity: int):
+    def __init__(
+        self, prefix_keys: torch.Tensor, prefix_values: torch.Tensor, prefix_valid: torch.Tensor, n: int, capacity: int
+    ):
         super().__init__()
         prompts, heads, self.width, head_dim = prefix_keys.shape
         self.n, self.capacity = n, capacity
@@ -108,8 +109,15 @@ class SharedPrefixCache(Cache):
         for index in range(len(prompt_caches[0].layers)):
             keys = [cache.layers[index].keys for cache in prompt_caches]
             values = [cache.layers[index].values for cache in prompt_caches]
-            layers.append(SharedPrefixLayer(_left_pad(keys, width), _left_pad(values, width),
-                                            _valid(widths, width, keys[0].device), n, capacity=new_tokens))
+            layers.append(
+                SharedPrefixLayer(
+                    _left_pad(keys, width),
+                    _left_pad(values, width),
+                    _valid(widths, width, keys[0].device),
+                    n,
+                    capacity=new_tokens,
+                )
+            )
         super().__init__(layers=layers)
 
 
