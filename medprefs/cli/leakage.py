@@ -75,14 +75,13 @@ def leakage_config(args: argparse.Namespace):
 
 
 def _evaluation(args: argparse.Namespace, config: Any) -> tuple[list, dict[str, Any]]:
-    """The --eval questions that are evaluation questions: those dated up to the cut-off are training material
-    (a whole corpus may be given), left out and announced; undated or later ones are all kept, the strict side."""
+    """The --eval questions that are evaluation questions (`evaluation_side`); what is left out is announced."""
     from medprefs.console import announce
     from medprefs.corpus import load_questions_any
-    from medprefs.leakage.findings import is_undated
+    from medprefs.leakage import evaluation_side
 
     questions, provenance = load_questions_any(args.eval, args.store)
-    evaluation = [q for q in questions if is_undated(q.year) or q.year > config.cutoff_year]
+    evaluation = evaluation_side(questions, config)
     if len(evaluation) < len(questions):
         announce(
             f"--eval {args.eval}: {len(questions) - len(evaluation)} of {len(questions)} questions are from exams up "

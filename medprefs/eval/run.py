@@ -21,7 +21,7 @@ from medprefs.eval.shots import load_shots
 from medprefs.manifest import canonical_json, now_iso, read_json, sha256_bytes, write_json, write_manifest
 from medprefs.prompts import STOP_STRINGS, build_prompt, load_template
 from medprefs.sample_data import default_shots_path
-from medprefs.sampling import Completion
+from medprefs.sampling import Completion, folder_weights_sha256
 
 Generator = Callable[[list[str], list[str]], list[Completion]]  # (prompts, stop strings) -> completions
 # Plain answers are one line (IgakuQA's format), so stopping at the newline saves generating what is never read.
@@ -69,7 +69,7 @@ def run_eval(
         "model": str(Path(model_path).resolve()),
         "adapter": str(Path(adapter).resolve()) if adapter else None,
         # a model retrained in the same folder must not be scored with the previous weights' completions
-        "weights_sha256": {"model": _weights_sha256(model_path), "adapter": _weights_sha256(adapter)},
+        "weights_sha256": {"model": folder_weights_sha256(model_path), "adapter": folder_weights_sha256(adapter)},
         "backend": config.backend,
         "max_new_tokens": config.max_new_tokens,
     }
@@ -116,17 +116,6 @@ def _refuse_shot_in_benchmark(shots: list[Question], questions: list[Question]) 
 def _previous_identity(out_dir: Path) -> dict[str, Any] | None:
     path = out_dir / "manifest.json"
     return read_json(path).get("generation") if path.is_file() else None
-
-
-def _weights_sha256(folder: str | None) -> str | None:
-    """One hash over the weight files of a local model or adapter folder (cached by size and mtime); None for a Hub
-    id or a folder without weights."""
-    from medprefs.sampling.provenance import WEIGHT_PATTERNS, files_sha256
-
-    if folder is None or not Path(folder).is_dir():
-        return None
-    weights = sorted(f for pattern in WEIGHT_PATTERNS for f in Path(folder).glob(pattern))
-    return files_sha256(weights) if weights else None
 
 
 def _template_shas(config: EvalConfig) -> dict[str, str]:

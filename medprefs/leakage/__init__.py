@@ -7,7 +7,7 @@ from medprefs.leakage.gate import require_passing, version_gate
 from medprefs.leakage.items import Passage, read_passages
 from medprefs.leakage.normalize import leak_key
 from medprefs.leakage.report import LeakageReport, ReportPaths
-from medprefs.leakage.scan import scan, split_by_year
+from medprefs.leakage.scan import evaluation_side, scan, split_by_year
 from medprefs.leakage.store import FilterOutcome, filter_and_store
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "LeakageReport",
     "Passage",
     "ReportPaths",
+    "evaluation_side",
     "filter_and_store",
     "filter_corpus",
     "leak_key",

@@ -47,6 +47,13 @@ def split_by_year(
     return train, evaluation, undated
 
 
+def evaluation_side(questions: Sequence[Question], config: LeakageConfig) -> list[Question]:
+    """The questions of an evaluation input that can be evaluation questions: those dated up to the cut-off are
+    training material (a whole corpus may be given as the evaluation input) and are left out; undated and later ones
+    are all kept, the strict side."""
+    return [q for q in questions if is_undated(q.year) or q.year > config.cutoff_year]
+
+
 def _candidates(train: TrainSet, index: EvalIndex, config: LeakageConfig, show: bool) -> Candidates:
     options = MatchOptions(
         floor=min(config.threshold, config.containment_threshold),

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from medprefs.corpus.question import Question
-from medprefs.errors import MedprefsError
 from medprefs.pipeline.config import PipelineConfig
 
 
@@ -54,7 +53,10 @@ def prepare_model(state: RunState) -> StageOutput:
     if section.base is not None:
         state.base_model = state.base_weights = section.base
         if section.revision is not None and not Path(section.base).exists():
-            state.base_weights, state.base_revision = _pinned_snapshot(section.base, section.revision)
+            from medprefs.sampling import hub_snapshot
+
+            folder, state.base_revision = hub_snapshot(f"{section.base}@{section.revision}")
+            state.base_weights = str(folder)
         return StageOutput(path=state.base_weights, version=state.base_revision)
     from medprefs.sample_data import corpus_texts
     from medprefs.tinymodel import build_tiny_model
@@ -66,17 +68,6 @@ def prepare_model(state: RunState) -> StageOutput:
         build_tiny_model(target, texts + ["問題: 解説: 答え: 必ずちょうど個選んでください。"] * 20, section.tiny)
     state.base_model = state.base_weights = str(target)
     return StageOutput(path=str(target), detail={"tiny": True})
-
-
-def _pinned_snapshot(repo: str, revision: str) -> tuple[str, str]:
-    """The local snapshot of a Hub model at `revision` and its commit sha (the snapshot folder's name)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(repo, revision=revision))
-    except Exception as error:  # network, auth, unknown revision: one line for the user
-        raise MedprefsError(f"model {repo}@{revision}: cannot fetch from the Hub: {str(error).splitlines()[0]}") from None
-    return str(folder), folder.name
 
 
 def ingest(state: RunState) -> StageOutput:

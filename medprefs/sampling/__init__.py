@@ -5,6 +5,7 @@ from medprefs.sampling.backends.base import Completion, cut_at_stop
 from medprefs.sampling.config import SampleConfig, parse_shard
 from medprefs.sampling.merge import merge_shards
 from medprefs.sampling.plan import PromptJob
+from medprefs.sampling.provenance import folder_weights_sha256, hub_snapshot
 from medprefs.sampling.runner import SamplingResult, run_sampling
 from medprefs.sampling.store import RESPONSE_SCHEMA, load_responses
 
@@ -12,6 +13,8 @@ __all__ = [
     "Completion",
     "PromptJob",
     "cut_at_stop",
+    "folder_weights_sha256",
+    "hub_snapshot",
     "RESPONSE_SCHEMA",
     "SampleConfig",
     "SamplingResult",

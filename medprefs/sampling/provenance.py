@@ -43,17 +43,31 @@ class ResolvedModel:
 
 def resolve_model(model: str) -> ResolvedModel:
     """A local folder, or a Hub repo `ORG/NAME[@REV]` fetched (or found in the cache) at a pinned commit."""
-    path, revision = (Path(model), None) if Path(model).exists() else _from_hub(model)
+    path, revision = (Path(model), None) if Path(model).exists() else hub_snapshot(model)
     if not (path / "config.json").is_file():
         raise MedprefsError(f"model {model}: no config.json in {path}")
-    weights = sorted(f for pattern in WEIGHT_PATTERNS for f in path.glob(pattern))
+    weights = weight_files(path)
     if not weights:
         raise MedprefsError(f"model {model}: no weight files ({', '.join(WEIGHT_PATTERNS)}) in {path}")
     tokenizer = sorted(path / name for name in TOKENIZER_FILES if (path / name).is_file())
     return ResolvedModel(model, path.resolve(), revision, files_sha256(weights), files_sha256(tokenizer))
 
 
-def _from_hub(model: str) -> tuple[Path, str]:
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files of a model or adapter folder, in a stable order."""
+    return sorted(f for pattern in WEIGHT_PATTERNS for f in folder.glob(pattern))
+
+
+def folder_weights_sha256(folder: str | Path | None) -> str | None:
+    """`files_sha256` over the weights of a local folder; None for a Hub id or a folder without weights."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    weights = weight_files(Path(folder))
+    return files_sha256(weights) if weights else None
+
+
+def hub_snapshot(model: str) -> tuple[Path, str]:
+    """The local snapshot of Hub repo `ORG/NAME[@REV]` (fetched or from the cache) and its commit sha."""
     repo, _, revision = model.partition("@")
     if repo.count("/") != 1:
         raise MedprefsError(f"model {model}: not a folder, and not a Hub repo ORG/NAME[@REV]")

@@ -68,8 +68,8 @@ def open_run(
     if has_manifest(out_dir):
         manifest = read_manifest(out_dir)
         check_same_run(out_dir, manifest, identity, shard)
-        changed = {k: (manifest.get("layout", {}).get(k), v) for k, v in layout.items()
-                   if manifest.get("layout", {}).get(k) != v}
+        previous = manifest.get("layout", {})
+        changed = {k: (previous.get(k), v) for k, v in layout.items() if previous.get(k) != v}
         if changed and manifest.get("completed"):
             # Allowed (hardware may change between a crash and a resume), but not silent: kernels, the device's
             # random stream and dtype "auto" differ, so the remaining shards' numbers may differ from the first ones'.
