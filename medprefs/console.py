@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True, highlight=False)
@@ -23,5 +24,10 @@ def progress(*extra_columns) -> Progress:
 
 
 def announce(message: str) -> None:
-    """One line the user should notice (a fallback taken, an override recorded)."""
-    console.print(f"[yellow]medprefs:[/yellow] {message}")
+    """One line the user should notice (a fallback taken, an override recorded).
+
+    It is never wrapped by rich: the message often names a file, and a path broken over two lines can be neither
+    copied nor grepped from a log (the terminal still folds a long line for the eye). The message is escaped, so a
+    bracket in a path or a reason is printed, not read as rich markup.
+    """
+    console.print(f"[yellow]medprefs:[/yellow] {escape(message)}", soft_wrap=True)
