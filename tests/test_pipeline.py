@@ -109,39 +109,83 @@ def test_a_shipped_file_without_a_training_table_does_not_run_that_stage(path):
         assert config.runs(section) == (section in data), section
 
 
-def test_a_pinned_base_revision_is_the_commit_every_stage_uses(tmp_path, monkeypatch):
-    import huggingface_hub
+PINNED_PIPELINE = """
+[model]
+base = "org/tiny"
+revision = "v1.0"
+[corpus]
+name = "jmle-sample"
+[cpt]
+max_steps = 2
+per_device_batch_size = 4
+max_length = 256
+gradient_checkpointing = false
+use_cpu = true
+[sample]
+n = 2
+max_new_tokens = 8
+shots = 1
+[publish]
+to_dir = "release"
+tag = "pinned"
+[rpo]
+max_steps = 1
+per_device_batch_size = 2
+max_length = 768
+gradient_checkpointing = false
+use_cpu = true
+[eval]
+mode = "plain"
+shots = 1
+max_new_tokens = 4
+"""
 
-    import medprefs.train
-    from medprefs.pipeline import stages
 
-    sha = "0123456789abcdef0123456789abcdef01234567"
-    snapshot = tmp_path / "hub" / "snapshots" / sha
-    snapshot.mkdir(parents=True)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, revision=None: str(snapshot))
-    calls = {}
+@pytest.mark.slow
+def test_a_pinned_base_revision_is_the_commit_every_stage_uses(tmp_path, tiny_model_dir):
+    """`[model] base = ORG/NAME` at tag v1.0 on a live local Hub, whose main has moved on since: every stage loads
+    and records the v1.0 commit. The client is the unmodified huggingface_hub in a `medprefs run` subprocess."""
+    import os
+    import subprocess
+    import sys
 
-    def fake_train(stage):
-        def train(config, *, base_model, revision=None, **kwargs):
-            calls[stage] = (base_model, revision)
-            (tmp_path / stage).mkdir(exist_ok=True)
-            (tmp_path / stage / "adapter_config.json").write_text("{}")
-            return type("Result", (), {"output_dir": tmp_path / stage, "losses": []})()
-        return train
+    from huggingface_hub import HfApi
 
-    monkeypatch.setattr(medprefs.train, "resolve_cpt_inputs", lambda *a: type("I", (), {"documents": [], "lineage": []}))
-    monkeypatch.setattr(medprefs.train, "train_cpt", fake_train("cpt"))
-    monkeypatch.setattr(medprefs.train, "train_rpo", fake_train("rpo"))
-    monkeypatch.setattr(medprefs.train, "merge_adapter", lambda base, adapter, out: calls.setdefault("merge", base))
-    path = tmp_path / "p.toml"
-    path.write_text('[model]\nbase = "org/model"\nrevision = "v1.0"\n', encoding="utf-8")
-    state = stages.RunState(config=load_pipeline(path), out=tmp_path)
-    assert stages.prepare_model(state).version == sha
-    stages.cpt(state)
-    stages.rpo(state)
-    # training loads and records the resolved commit; the loaders that take no revision get the pinned snapshot
-    assert calls == {"cpt": ("org/model", sha), "rpo": ("org/model", sha), "merge": str(snapshot)}
-    assert state.policy_base == str(snapshot)
+    from medprefs.hub.testing import LocalHub
+
+    token = "hf_medprefsPipelineToken0123456789"
+    with LocalHub() as hub:
+        hub.add_token(token, "org")
+        api = HfApi(endpoint=hub.url, token=token)
+        api.create_repo("org/tiny")
+        pinned = api.upload_folder(repo_id="org/tiny", folder_path=tiny_model_dir).oid
+        api.create_tag("org/tiny", tag="v1.0", revision=pinned)
+        moved_on = api.upload_file(repo_id="org/tiny", path_or_fileobj=b"# a later commit\n", path_in_repo="README.md")
+        assert moved_on.oid != pinned
+        (tmp_path / "pinned.toml").write_text(PINNED_PIPELINE, encoding="utf-8")
+        environ = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGING"))}
+        environ |= {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home"), "HF_TOKEN": token,
+                    "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        out = tmp_path / "run"
+        result = subprocess.run([sys.executable, "-m", "medprefs", "run", str(tmp_path / "pinned.toml"), "--out", str(out)],
+                                env=environ, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert {name: summary[name]["status"] for name in STAGES} == {name: "ok" for name in STAGES}
+    assert summary["model"]["version"] == pinned
+    snapshot = Path(summary["model"]["path"])
+    assert snapshot.name == pinned and not (snapshot / "README.md").exists()  # v1.0's files, not main's
+    for stage in ("cpt", "rpo"):
+        manifest = json.loads((Path(summary[stage]["path"]) / "manifest.json").read_text(encoding="utf-8"))
+        assert (manifest["base_model"], manifest["base_revision"]) == ("org/tiny", pinned), stage
+    # sampling used the CPT adapter merged into v1.0, and the merged folder says so
+    responses = json.loads((out / "responses" / "manifest.json").read_text(encoding="utf-8"))
+    merged = json.loads((Path(responses["model"]["path"]) / "manifest.json").read_text(encoding="utf-8"))
+    assert (merged["base_model"], merged["base_revision"]) == ("org/tiny", pinned)
+    assert merged["merged_from"]["base_weights"] == str(snapshot)
+    assert merged["merged_from"]["adapter"] == summary["cpt"]["path"]
+    assert token not in result.stdout + result.stderr
+    assert not any(token in path.read_text(errors="ignore") for path in out.rglob("*") if path.is_file())
 
 
 def test_dry_run_needs_no_out_folder_and_a_real_run_does(capsys):

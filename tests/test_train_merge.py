@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -26,3 +28,6 @@ def test_merged_folder_matches_base_plus_adapter(tiny_model_dir, tmp_path):
     assert not torch.allclose(plain, with_adapter, atol=1e-4)  # the adapter really changes the model
     assert torch.allclose(merged, with_adapter, atol=1e-4)
     assert not (merged_dir / "adapter_config.json").exists()
+    manifest = json.loads((merged_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["merged_from"] == {"base_weights": str(tiny_model_dir), "adapter": str(tmp_path / "adapter"),
+                                       "adapter_manifest_sha256": None}  # a bare PEFT adapter has no medprefs manifest

@@ -39,6 +39,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[stages.RunState], stages.StageOutput]] = {
 class PipelineSummary:
     out: Path
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model: dict[str, Any] | None = None  # the base every stage starts from; a pinned Hub revision as its commit sha
 
     @property
     def ok(self) -> bool:
@@ -46,6 +47,7 @@ class PipelineSummary:
 
     def to_json(self, config: PipelineConfig, pipeline_file: str) -> dict[str, Any]:
         return {
+            **({"model": self.model} if self.model is not None else {}),
             **{name: self.stages[name] for name in STAGES if name in self.stages},
             "run": {"pipeline": pipeline_file, "out": str(self.out), "finished": now_iso(), "ok": self.ok,
                     "config": to_dict(config)},
@@ -61,7 +63,9 @@ def run_pipeline(config: PipelineConfig, out: str | Path, pipeline_file: str = "
     summary = PipelineSummary(out=out)
     started = time.perf_counter()
     model = stages.prepare_model(state)
-    console.print(f"[bold]model[/bold] {model.path} ({time.perf_counter() - started:.1f}s)")
+    summary.model = _entry("ok", model, time.perf_counter() - started)
+    console.print(f"[bold]model[/bold] {model.path}{' @ ' + model.version if model.version else ''} "
+                  f"({time.perf_counter() - started:.1f}s)")
     failed: str | None = None
     for name in RUN_ORDER:
         if not config.runs(name):
@@ -95,8 +99,8 @@ def summary_table(summary: PipelineSummary, seconds: float) -> Table:
     table = Table(title=f"medprefs run -> {summary.out} ({seconds:.0f}s)")
     for column in ("stage", "status", "rows", "version / revision", "time"):
         table.add_column(column, justify="right" if column in ("rows", "time") else "left")
-    for name in RUN_ORDER:
-        entry = summary.stages.get(name)
+    for name in ("model", *RUN_ORDER):
+        entry = summary.model if name == "model" else summary.stages.get(name)
         if entry is None:
             continue
         status = entry["status"]

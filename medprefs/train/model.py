@@ -147,8 +147,27 @@ def merge_adapter(base_model: str, adapter_dir: str | Path, out_dir: str | Path)
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from medprefs.manifest import MANIFEST, now_iso, read_manifest, sha256_file, write_manifest
+
     out_dir = Path(out_dir)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model), str(adapter_dir))
     model.merge_and_unload().save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(base_model).save_pretrained(out_dir)
+    # The merged folder is what sampling records as its model; without this manifest its provenance (which base
+    # commit, which adapter, trained on which datasets) would end at a bare path.
+    adapter_manifest = Path(adapter_dir) / MANIFEST
+    trained = read_manifest(adapter_dir) if adapter_manifest.is_file() else {}
+    write_manifest(out_dir, {
+        "kind": "model",
+        "stage": "merge",
+        "created": now_iso(),
+        "base_model": trained.get("base_model", base_model),
+        "base_revision": trained.get("base_revision"),
+        "merged_from": {
+            "base_weights": str(base_model),
+            "adapter": str(adapter_dir),
+            "adapter_manifest_sha256": sha256_file(adapter_manifest) if trained else None,
+        },
+        "lineage": trained.get("lineage", []),
+    })
     return out_dir
