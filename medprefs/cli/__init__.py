@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from medprefs import __version__
 from medprefs.errors import MedprefsError
+
+# Deprecation notices that a user of the command can do nothing about: PEFT and TRL (the pinned versions) read
+# transformers' deprecated `is_gradient_checkpointing` on every adapter load and training run. Filtered here, in the
+# command, not in the library, so that code importing medprefs keeps its own warning settings.
+LIBRARY_NOISE = [(FutureWarning, r"`is_gradient_checkpointing` is deprecated")]
 
 # Each module defines `register(subparsers)`, adding its commands with `set_defaults(func=...)`; a command function
 # takes the parsed args and returns the exit status.
@@ -24,17 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"medprefs.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"medprefs.cli.{name}":
-                continue  # a stage whose CLI is not written yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"medprefs.cli.{name}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    for category, message in LIBRARY_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
