@@ -75,9 +75,14 @@ def build_prompt(template: PromptTemplate, target: Question, exemplars: list[Que
     return EXAMPLE_SEPARATOR.join([*shots, open_target])
 
 
+def can_be_exemplar(question: Question) -> bool:
+    """An exemplar shows the explanation the model is to imitate: only explained questions qualify."""
+    return bool(question.explanation)
+
+
 def choose_exemplars(pool: list[Question], target_qid: str, k: int, seed: int) -> list[Question]:
     """K exemplars with explanations, never the target, chosen deterministically from (seed, target qid)."""
-    candidates = sorted((q for q in pool if q.qid != target_qid and q.explanation), key=lambda q: q.qid)
+    candidates = sorted((q for q in pool if q.qid != target_qid and can_be_exemplar(q)), key=lambda q: q.qid)
     if k > len(candidates):
         from medprefs.errors import MedprefsError
 

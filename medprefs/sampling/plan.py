@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.manifest import canonical_json, sha256_bytes
-from medprefs.prompts import PromptTemplate, build_prompt, choose_exemplars
+from medprefs.prompts import PromptTemplate, build_prompt, can_be_exemplar, choose_exemplars
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,12 @@ def content_sha256(questions: list[Question]) -> str:
 
 
 def check_shots(questions: list[Question], pool: list[Question], shots: int) -> None:
-    """Refuse `shots` larger than the exemplars any question can get (the pool's explained questions but itself), before
-    a manifest is written: found mid-run, it left a folder that a rerun with fewer shots refused as another run."""
+    """Refuse `shots` larger than the exemplars any question can get (choose_exemplars' candidates: the pool's
+    explained questions but itself), before a manifest is written: found mid-run, it left a folder that a rerun with
+    fewer shots refused as another run."""
     if not shots or not questions:
         return
-    explained = {q.qid for q in pool if q.explanation}
+    explained = {q.qid for q in pool if can_be_exemplar(q)}
     fewest = min(len(explained) - (q.qid in explained) for q in questions)
     if shots > fewest:
         raise MedprefsError(
