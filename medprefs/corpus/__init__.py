@@ -6,7 +6,7 @@ from medprefs.corpus.ingest import IngestConfig, IngestOutcome, ingest, load_que
 from medprefs.corpus.question import QUESTION_SCHEMA, Question
 from medprefs.corpus.reading import IngestResult, InputFile, read_questions
 from medprefs.corpus.store import CorpusStore, CorpusVersion, default_store, load_corpus
-from medprefs.corpus.versions import SavedVersion, store_derived_version
+from medprefs.corpus.versions import SavedVersion, content_identity, store_derived_version
 
 __all__ = [
     "QUESTION_SCHEMA",
@@ -21,6 +21,7 @@ __all__ = [
     "Reject",
     "SavedVersion",
     "VersionCheck",
+    "content_identity",
     "default_store",
     "diff_versions",
     "ingest",

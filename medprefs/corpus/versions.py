@@ -127,6 +127,14 @@ def save_version(
     return SavedVersion(version_id, created, parent, folder)
 
 
+def content_identity(frame: pl.DataFrame) -> tuple[str, str]:
+    """The content hash of a QUESTION_SCHEMA frame and the version id it is (or would be) stored under."""
+    from medprefs.corpus.content import frame_sha256, version_id
+
+    sha256 = frame_sha256(frame.sort("qid"))
+    return sha256, version_id(sha256)
+
+
 def store_derived_version(
     store: CorpusStore,
     name: str,
@@ -140,13 +148,12 @@ def store_derived_version(
 ) -> SavedVersion:
     """Store a QUESTION_SCHEMA frame derived from version `parent` (e.g. leakage filtering) as a version of `name`,
     with extra manifest keys (a gate record, its origin) and a history event named `event`."""
-    from medprefs.corpus.content import frame_sha256
     from medprefs.corpus.question import QUESTION_SCHEMA
 
     if frame.schema != pl.Schema(QUESTION_SCHEMA):
         raise MedprefsError("a derived version must have exactly the question schema")
     frame = frame.sort("qid")
-    result = IngestResult(frame, [], [], frame.height, frame_sha256(frame))
+    result = IngestResult(frame, [], [], frame.height, content_identity(frame)[0])
     with store.locked(name):
         folder = store.version_dir(name, result.version_id)
         created = not folder.exists()

@@ -8,7 +8,6 @@ from typing import Any
 
 import polars as pl
 
-from medprefs.corpus.content import frame_sha256, version_id
 from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
 from medprefs.leakage.config import LeakageConfig
@@ -65,7 +64,7 @@ def filter_and_store(
     The dropped questions (full rows + reasons) and both reports go to `STORE/<name>/leakage/<new id>/` (or
     `report_dir`); the new version's manifest records the passing gate of the rescan.
     """
-    from medprefs.corpus import CorpusStore
+    from medprefs.corpus import CorpusStore, content_identity
 
     corpora = CorpusStore(store)
     version = corpora.load(ref)
@@ -82,8 +81,8 @@ def filter_and_store(
     kept = version.frame.filter(~pl.col("qid").is_in(list(filtered.reasons)))
     # The rescan checked the kept questions: its report names their content (the id they are stored under), so a
     # stage given this report can tell it belongs to the corpus it builds from.
-    kept_sha256 = frame_sha256(kept.sort("qid"))
-    checked = {"kind": "corpus", "name": version.name, "version": version_id(kept_sha256),
+    kept_sha256, kept_id = content_identity(kept)
+    checked = {"kind": "corpus", "name": version.name, "version": kept_id,
                "content_sha256": kept_sha256, "filtered_from": version.ref}
     rescan = scan(filtered.kept, evaluation, config, sources={**sources, "train": checked})
     if rescan.verdict != "pass":  # removing every flagged item must leave nothing flagged
