@@ -182,3 +182,16 @@ def test_json_that_python_accepts_but_no_text_file_can_hold_is_rejected(tmp_path
     assert (result.read, result.accepted) == (4, 1) and result.questions[0].explanation == "\U0001f600"
     assert [reject.line for reject in result.rejects] == [1, 3, 4]
     assert "surrogate" in result.rejects[0].reason
+
+
+def test_a_prohibited_choice_that_the_key_accepts_is_rejected_by_line_and_field(tmp_path):
+    base = {"qid": "112A1", "stem": "治療はどれか。", "choices": ["甲", "乙", "丙", "丁", "戊"], "answer": ["b"]}
+    rows = [base | {"prohibited": ["a", "e"]}, base | {"qid": "112A2", "prohibited": ["b"]},
+            base | {"qid": "112A3", "answer": ["a or b"], "prohibited": "a"}]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    result = read_questions([path])
+    assert [q.prohibited for q in result.questions] == [["a", "e"]]
+    found = {reject.line: (reject.field, reject.reason) for reject in result.rejects}
+    assert found == {2: ("prohibited", "choice b is also an accepted answer"),
+                     3: ("prohibited", "choice a is also an accepted answer")}

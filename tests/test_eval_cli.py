@@ -29,6 +29,8 @@ def test_score_strict_json_matches_the_hand_computed_numbers(capsys):
         "correct": 7,
         "count": 10,
         "accuracy": 0.7,
+        "prohibited_picked": 1,  # 112B3's "a" (the fixture's kinki metadata)
+        "prohibited_questions": 2,
     }
     assert {year: (s["points"], s["possible"], s["correct"], s["count"]) for year, s in scores["per_year"].items()} == {
         "2018": (9, 12, 6, 7),
@@ -66,6 +68,8 @@ def test_score_skip_images_and_years(capsys):
         "correct": 6,
         "count": 6,
         "accuracy": 1.0,
+        "prohibited_picked": 0,  # the only prohibited pick was in the skipped image question
+        "prohibited_questions": 1,
     }
     assert "skipped 1 question(s)" in captured.err and "4 prediction(s) name no benchmark question" in captured.err
 
@@ -79,9 +83,9 @@ def test_score_errors_are_one_line(tmp_path, capsys):
     assert "no prediction names a question of" in capsys.readouterr().err
 
 
-def _summary(plain: dict[str, str], explain: dict[str, str]) -> dict:
+def _summary(plain: dict[str, str], explain: dict[str, str], prohibited: list[str] | None = None) -> dict:
     questions = [
-        Question(qid="112A1", year=2018, stem="x", choices=["p", "q"], answer=["a"]),
+        Question(qid="112A1", year=2018, stem="x", choices=["p", "q", "r"], answer=["a"], prohibited=prohibited or []),
         Question(qid="113A1", year=2019, stem="y", choices=["p", "q"], answer=["b"], points=3),
     ]
     reports = {"plain": score_predictions(questions, plain), "explain": score_predictions(questions, explain)}
@@ -119,6 +123,23 @@ def test_compare_prints_runs_side_by_side_as_markdown(tmp_path, capsys):
                  str(out)]) == 0
     runs = {line.split(" | ")[0].removeprefix("| ") for line in out.read_text(encoding="utf-8").splitlines()[2:]}
     assert runs == {"demo/eval", "cli/eval"}
+
+
+def test_compare_shows_prohibited_picks_beside_the_score_when_the_benchmark_marks_them(tmp_path):
+    write_json(tmp_path / "base" / "summary.json", _summary({"112A1": "a"}, {"112A1": "c"}, prohibited=["c"]))
+    write_json(tmp_path / "rpo" / "summary.json", _summary({"112A1": "c"}, {"112A1": "a"}, prohibited=["c"]))
+    out = tmp_path / "table.md"
+    assert main(["eval", "compare", str(tmp_path / "base"), str(tmp_path / "rpo"), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "| run | prompt | 2018 | 2019 | overall | prohibited |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| base | plain | 1.000 | 0.000 | 0.250 | 0/1 |",
+        "| base | explain | 0.000 | 0.000 | 0.000 | 1/1 |",
+        "| base | gap | -1.000 | +0.000 | -0.250 |  |",
+        "| rpo | plain | 0.000 | 0.000 | 0.000 | 1/1 |",
+        "| rpo | explain | 1.000 | 0.000 | 0.250 | 0/1 |",
+        "| rpo | gap | +1.000 | +0.000 | +0.250 |  |",
+    ]
 
 
 @pytest.mark.slow

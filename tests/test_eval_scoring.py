@@ -75,9 +75,9 @@ def test_all_correct_ruling_is_data_applied_in_both_modes_even_without_a_predict
 # 112A2   2018 a,c     1      "c,a"       1      1
 # 112A3   2018 2100    1      "２１００"   1      1
 # 112A4   2018 b       0      "b"         0 (correct, excluded)
-# 112B1   2018 e       3      "E"         3      3
+# 112B1   2018 e       3      "E"         3      3   (prohibited b: not picked)
 # 112B2   2018 a|d     3      "d"         3      3
-# 112B3   2018 b       3      "a"         0      0   (image question)
+# 112B3   2018 b       3      "a"         0      0   (image question; prohibited a: picked)
 # 116A1   2022 a       1      "a "        0      1
 # 116A2   2022 c,e     1      "c, e"      0      1
 # 116A71  2022 d       1      "b"         1      1   (ruling: all correct)
@@ -86,9 +86,9 @@ FIXTURE = [
     TWO,
     NUMERIC,
     _q("112A4", ["b"], points=0),
-    _q("112B1", ["e"], points=3),
+    _q("112B1", ["e"], points=3, prohibited=["b"]),
     EITHER,
-    _q("112B3", ["b"], points=3, has_image=True),
+    _q("112B3", ["b"], points=3, has_image=True, prohibited=["a"]),
     _q("116A1", ["a"], year=2022),
     _q("116A2", ["c", "e"], year=2022),
     _q("116A71", ["d"], year=2022),
@@ -109,11 +109,15 @@ PREDICTIONS = {
 
 def test_fixture_strict_scores_by_hand():
     report = score_predictions(FIXTURE, PREDICTIONS, "strict")
+    prohibited = {"prohibited_picked": 1, "prohibited_questions": 2}
     assert report.to_dict() == {
-        "overall": {"points": 10, "possible": 15, "score": 10 / 15, "correct": 7, "count": 10, "accuracy": 0.7},
+        "overall": {"points": 10, "possible": 15, "score": 10 / 15, "correct": 7, "count": 10, "accuracy": 0.7}
+        | prohibited,
         "per_year": {
-            "2018": {"points": 9, "possible": 12, "score": 0.75, "correct": 6, "count": 7, "accuracy": 6 / 7},
-            "2022": {"points": 1, "possible": 3, "score": 1 / 3, "correct": 1, "count": 3, "accuracy": 1 / 3},
+            "2018": {"points": 9, "possible": 12, "score": 0.75, "correct": 6, "count": 7, "accuracy": 6 / 7}
+            | prohibited,
+            "2022": {"points": 1, "possible": 3, "score": 1 / 3, "correct": 1, "count": 3, "accuracy": 1 / 3}
+            | {"prohibited_picked": 0, "prohibited_questions": 0},
         },
     }
     excluded = next(row for row in report.rows if row.qid == "112A4")
@@ -129,6 +133,8 @@ def test_fixture_robust_scores_by_hand():
         "correct": 9,
         "count": 10,
         "accuracy": 0.9,
+        "prohibited_picked": 1,
+        "prohibited_questions": 2,
     }
     assert report.per_year[2022].to_dict()["score"] == 1.0
     assert {row.qid: row.extracted for row in report.rows}["116A2"] == "c,e"
@@ -146,6 +152,28 @@ def test_per_question_rows_say_what_was_compared():
     }
     assert rows["116A2"]["extracted"] == "c, e" and rows["116A2"]["correct"] is False
     assert rows["116A71"]["ruling"] == "all_correct"
+    assert rows["112B3"]["prohibited_picked"] == ["a"] and rows["112B1"]["prohibited_picked"] == []
+    assert "prohibited_picked" not in rows["112A1"]  # a question without prohibited choices says nothing of them
+
+
+@pytest.mark.parametrize(
+    ("prediction", "strict_picked", "robust_picked"),
+    [
+        ("a,e", ("e",), ("e",)),  # wrong and prohibited: counted whatever the score
+        ("ｅ", ("e",), ("e",)),  # full width
+        ("a, e", ("e",), ("e",)),  # not an answer under the strict rule, still a prohibited choice named
+        ("答え: e", (), ("e",)),  # an answer statement is read by the robust rule only
+        ("a,c", (), ()),
+        ("", (), ()),
+    ],
+)
+def test_a_prohibited_choice_in_the_answer_read_is_counted(prediction, strict_picked, robust_picked):
+    question = _q("113A9", ["a", "c"], prohibited=["d", "e"])
+    for mode, expected in (("strict", strict_picked), ("robust", robust_picked)):
+        result = grade_question(question, prediction, prediction, mode)
+        assert result.prohibited_picked == expected, mode
+        report = score_predictions([question], {"113A9": prediction}, mode)
+        assert (report.overall.prohibited_picked, report.overall.prohibited_questions) == (len(expected) > 0, 1)
 
 
 def test_missing_predictions_count_wrong_and_unknown_ones_are_listed():

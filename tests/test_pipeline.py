@@ -53,6 +53,10 @@ def test_medprefs_run_demo_end_to_end(tmp_path):
     assert str(out / "cpt") in card and str(out / "model") in card
     assert release["kind"] == "pairs"
     assert set(summary["eval"]["detail"]["score"]) == {"plain", "explain"}
+    # the sample marks prohibited choices (禁忌肢) on four evaluation questions; both modes count picks of them
+    scores = json.loads((Path(summary["eval"]["path"]) / "summary.json").read_text(encoding="utf-8"))
+    assert {mode: report["overall"]["prohibited_questions"] for mode, report in scores["modes"].items()} == {
+        "plain": 4, "explain": 4}
 
 
 def test_a_value_refused_by_a_section_names_the_file_and_the_section(tmp_path):

@@ -269,6 +269,11 @@ def parse_row(row: dict[str, Any]) -> ParsedRow:
     original_choices = _strings(row, "original_choices", False)
     if original_choices is not None and len(original_choices) != len(choices):
         raise RowError("original_choices", f"has {len(original_choices)} entries for {len(choices)} choices")
+    accepted = _accepted(row, answer, derived, len(choices))
+    prohibited = _prohibited(row, len(choices))
+    contradicted = sorted(set(prohibited) & {letter for option in accepted for letter in option})
+    if contradicted:  # a choice the key accepts cannot also be one a candidate must never pick
+        raise RowError("prohibited", f"choice {', '.join(contradicted)} is also an accepted answer")
     return ParsedRow(
         qid=qid,
         year=year,
@@ -277,12 +282,12 @@ def parse_row(row: dict[str, Any]) -> ParsedRow:
         choices=choices,
         answer=answer,
         answer_kind=kind,
-        accepted=_accepted(row, answer, derived, len(choices)),
+        accepted=accepted,
         points=1 if points is None else points,
         explanation=explanation,
         has_image=bool(_bool(row, "has_image")),
         category=_text(row, "category", False),
-        prohibited=_prohibited(row, len(choices)),
+        prohibited=prohibited,
         original_stem=_text(row, "original_stem", False) or stem,
         original_choices=original_choices if original_choices is not None else choices,
         original_explanation=_or(_text(row, "original_explanation", False), explanation),

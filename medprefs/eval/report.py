@@ -11,6 +11,8 @@ from medprefs.manifest import read_json
 
 Row = list[str]
 SCORE_NOTE = "score = points earned / points possible; accuracy = correct / questions"
+PROHIBITED_NOTE = "prohibited = answers that picked a prohibited choice (禁忌肢) / questions that have one"
+SCORE_HEADERS = ["overall", "points", "accuracy"]
 GAP_NOTE = "gap = explain − plain (score)"
 
 
@@ -25,33 +27,49 @@ def summary_years(summaries: list[dict[str, Any]]) -> list[str]:
     return sorted(years)
 
 
-def summary_rows(summary: dict[str, Any], years: list[str]) -> list[Row]:
-    """[mode, score per year..., overall score, points/possible, accuracy] per mode, then the gap row."""
+def prohibited_cell(tally: dict[str, Any]) -> str:
+    """picked/questions; "-" where no question has a prohibited choice (or the summary predates the count)."""
+    if not tally.get("prohibited_questions"):
+        return "-"
+    return f"{tally['prohibited_picked']}/{tally['prohibited_questions']}"
+
+
+def with_prohibited(summaries: list[dict[str, Any]]) -> bool:
+    """Whether any benchmark here marks prohibited choices: only then do tables carry the column."""
+    return any(mode["overall"].get("prohibited_questions") for s in summaries for mode in s["modes"].values())
+
+
+def summary_rows(summary: dict[str, Any], years: list[str], prohibited: bool) -> list[Row]:
+    """[mode, score per year..., overall score, points/possible, accuracy(, prohibited)] per mode, then the gap row."""
     rows = []
     for mode, report in summary["modes"].items():
         per_year = [fmt(report["per_year"][y]["score"]) if y in report["per_year"] else "-" for y in years]
         overall = report["overall"]
         points = f"{overall['points']}/{overall['possible']}"
-        rows.append([mode, *per_year, fmt(overall["score"]), points, fmt(overall["accuracy"])])
+        rows.append([mode, *per_year, fmt(overall["score"]), points, fmt(overall["accuracy"])]
+                    + ([prohibited_cell(overall)] if prohibited else []))
     gap = summary.get("gap")
     if gap:
         per_year = [fmt(gap["per_year"].get(y), signed=True) for y in years]
-        rows.append(["gap", *per_year, fmt(gap["overall"], signed=True), "", ""])
+        rows.append(["gap", *per_year, fmt(gap["overall"], signed=True), "", ""] + ([""] if prohibited else []))
     return rows
 
 
 def _notes(summaries: list[dict[str, Any]]) -> str:
-    return SCORE_NOTE + ("; " + GAP_NOTE if any(s.get("gap") for s in summaries) else "")
+    notes = [SCORE_NOTE]
+    notes += [PROHIBITED_NOTE] if with_prohibited(summaries) else []
+    notes += [GAP_NOTE] if any(s.get("gap") for s in summaries) else []
+    return "; ".join(notes)
 
 
 def score_table(summary: dict[str, Any], title: str, first: str = "prompt") -> Table:
     """One run (or one scored predictions file, `first` naming its row-label column)."""
-    years = summary_years([summary])
+    years, prohibited = summary_years([summary]), with_prohibited([summary])
     table = Table(title=f"{title}  ({summary['score_mode']} scoring, {summary['questions']} questions)")
     table.caption = _notes([summary])
-    for header in [first, *years, "overall", "points", "accuracy"]:
+    for header in [first, *years, *SCORE_HEADERS, *(["prohibited"] if prohibited else [])]:
         table.add_column(header, justify="left" if header == first else "right")
-    for row in summary_rows(summary, years):
+    for row in summary_rows(summary, years, prohibited):
         table.add_row(*row)
     return table
 
@@ -64,14 +82,15 @@ def markdown(headers: list[str], rows: list[Row]) -> str:
 
 def render_markdown(summary: dict[str, Any], title: str) -> str:
     """The report file of one run: what was evaluated, then the score table."""
-    years = summary_years([summary])
+    years, prohibited = summary_years([summary]), with_prohibited([summary])
     adapter = f" + adapter `{summary['adapter']}`" if summary.get("adapter") else ""
     head = (
         f"# Evaluation: {title}\n\n"
         f"Model `{summary['model']}`{adapter}; {summary['shots']}-shot, greedy, {summary['score_mode']} scoring; "
         f"{summary['questions']} questions ({summary['skipped_images']} skipped for missing images).\n"
     )
-    table = markdown(["prompt", *years, "overall", "points", "accuracy"], summary_rows(summary, years))
+    headers = ["prompt", *years, *SCORE_HEADERS, *(["prohibited"] if prohibited else [])]
+    table = markdown(headers, summary_rows(summary, years, prohibited))
     return f"{head}{_notes([summary])}.\n\n{table}"
 
 
@@ -96,12 +115,15 @@ def load_runs(paths: list[str | Path]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def compare_rows(runs: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Row]]:
-    """Runs side by side, one row per run and prompt mode plus each run's gap: the paper's table shape."""
-    years = summary_years([summary for _, summary in runs])
+    """Runs side by side, one row per run and prompt mode plus each run's gap: the paper's table shape, with the
+    prohibited-choice count beside the score (a model can gain points and pick more 禁忌肢)."""
+    summaries = [summary for _, summary in runs]
+    years, prohibited = summary_years(summaries), with_prohibited(summaries)
     rows = []
     for label, summary in runs:
-        rows += [[label, *row[:-2]] for row in summary_rows(summary, years)]
-    return ["run", "prompt", *years, "overall"], rows
+        for row in summary_rows(summary, years, prohibited):
+            rows.append([label, *row[: len(years) + 2], *row[len(years) + 4:]])  # without points and accuracy
+    return ["run", "prompt", *years, "overall", *(["prohibited"] if prohibited else [])], rows
 
 
 def compare_table(runs: list[tuple[str, dict[str, Any]]]) -> Table:

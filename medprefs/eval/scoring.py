@@ -22,18 +22,23 @@ _FULL_TO_HALF = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x300
 
 @dataclass
 class Tally:
-    """Points earned / possible and questions correct / counted, for one year or overall."""
+    """Points earned / possible and questions correct / counted, for one year or overall; and how many answers picked
+    a prohibited choice (禁忌肢) out of the questions that have one."""
 
     points: int = 0
     possible: int = 0
     correct: int = 0
     count: int = 0
+    prohibited_picked: int = 0
+    prohibited_questions: int = 0
 
-    def add(self, earned: int, possible: int, correct: bool) -> None:
-        self.points += earned
-        self.possible += possible
-        self.correct += int(correct)
+    def add(self, row: QuestionResult) -> None:
+        self.points += row.points
+        self.possible += row.possible
+        self.correct += int(row.correct)
         self.count += 1
+        self.prohibited_picked += int(bool(row.prohibited_picked))
+        self.prohibited_questions += int(row.has_prohibited)
 
     @property
     def score(self) -> float | None:
@@ -53,6 +58,8 @@ class Tally:
             "correct": self.correct,
             "count": self.count,
             "accuracy": self.accuracy,
+            "prohibited_picked": self.prohibited_picked,
+            "prohibited_questions": self.prohibited_questions,
         }
 
 
@@ -77,6 +84,9 @@ class QuestionResult:
     points: int  # earned: the question's points when correct, else 0
     possible: int
     ruling: str | None = None
+    # the prohibited choices (禁忌肢) among the letters read as the answer; a real candidate fails the exam on a few
+    prohibited_picked: tuple[str, ...] = ()
+    has_prohibited: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         row = {
@@ -89,6 +99,8 @@ class QuestionResult:
         }
         if self.ruling:
             row["ruling"] = self.ruling
+        if self.has_prohibited:
+            row["prohibited_picked"] = list(self.prohibited_picked)
         return row
 
 
@@ -152,6 +164,9 @@ def grade_question(
     ruling = rulings.get(question.qid)
     if ruling is not None and ruling.kind == "all_correct":
         correct = True
+    # Counted from the letters read, spaces stripped even under the strict rule: "a, e" names a prohibited e as
+    # plainly as "a,e" does, and a safety count should not miss it on a formatting technicality.
+    picked = {item.strip() for item in extracted.split(",")} if extracted else set()
     return QuestionResult(
         qid=question.qid,
         year=question.year,
@@ -160,6 +175,8 @@ def grade_question(
         points=question.points if correct else 0,
         possible=question.points,
         ruling=ruling.kind if ruling else None,
+        prohibited_picked=tuple(sorted(picked & set(question.prohibited))),
+        has_prohibited=bool(question.prohibited),
     )
 
 
@@ -181,8 +198,8 @@ def tally(mode: ScoreMode, rows: list[QuestionResult]) -> ScoreReport:
     overall = Tally()
     per_year: dict[int, Tally] = {}
     for row in rows:
-        overall.add(row.points, row.possible, row.correct)
-        per_year.setdefault(row.year, Tally()).add(row.points, row.possible, row.correct)
+        overall.add(row)
+        per_year.setdefault(row.year, Tally()).add(row)
     return ScoreReport(mode=mode, overall=overall, per_year=dict(sorted(per_year.items())), rows=rows)
 
 
