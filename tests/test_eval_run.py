@@ -219,3 +219,17 @@ def test_left_padded_batches_give_the_same_greedy_text_as_one_prompt_at_a_time(t
         run_eval(str(varied), questions, config, tmp_path / f"b{batch_size}")
         raw.append([r["raw"] for r in _rows(tmp_path / f"b{batch_size}" / "predictions-explain.jsonl")])
     assert raw[0] == raw[1] and len(set(raw[0])) == 4
+
+
+def test_what_a_score_is_out_of_includes_the_prohibited_choices_only_where_marked():
+    from medprefs.corpus.question import Question
+    from medprefs.eval.run import scored_sha256
+
+    plain = Question(qid="112A1", year=2018, stem="x", choices=["p", "q", "r"], answer=["a"])
+    marked = Question(qid="112A1", year=2018, stem="x", choices=["p", "q", "r"], answer=["a"], prohibited=["c"])
+    other = Question(qid="112A1", year=2018, stem="x", choices=["p", "q", "r"], answer=["a"], prohibited=["b"])
+    assert len({scored_sha256([q]) for q in (plain, marked, other)}) == 3
+    # the hash of an unmarked benchmark is the one runs recorded before prohibited choices were counted
+    from medprefs.manifest import canonical_json, sha256_bytes
+
+    assert scored_sha256([plain]) == sha256_bytes(canonical_json([["112A1", [["a"]], 1]]).encode("utf-8"))

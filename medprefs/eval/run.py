@@ -193,8 +193,10 @@ def _score_mode(
 
 
 def scored_sha256(questions: list[Question]) -> str:
-    """What a score is out of (qids, accepted answers, points): runs compare only when this matches."""
-    rows = sorted([q.qid, q.accepted, q.points] for q in questions)
+    """What a score is out of (qids, accepted answers, points, and the prohibited choices where a question has any):
+    runs compare only when this matches. A benchmark without prohibited choices hashes as it did before they were
+    counted, so older runs stay comparable."""
+    rows = sorted([q.qid, q.accepted, q.points, *([q.prohibited] if q.prohibited else [])] for q in questions)
     return sha256_bytes(canonical_json(rows).encode("utf-8"))
 
 
