@@ -42,19 +42,28 @@ _PREFIX = re.compile(r"^\s*(?:選択肢|options?|choices?|option|choice)\s*[:：
 # that start a join or an alternative ("及び", "又は") are the exception.
 _WORD_END = r"(?![a-z]|[\u30a1-\u30fa\u30fc]|(?![及又或若])[\u4e00-\u9fff])"
 _LETTER = rf"[a-z]{_WORD_END}"
-_JOIN = r"(?:\s*(?:,|、|・|&|と|および|及び)\s*|\s+and\s+|\s+)"
-_ALTERNATIVE = r"(?:\s*(?:/|\||または|又は|もしくは|若しくは|あるいは|或いは|か)\s*|\s+or\s+)"
+# a comma may precede a joining word ("a, c, and e", "a、およびc"); without it the list would stop at "a,c"
+_JOIN = r"(?:\s*[,、]?\s*(?:&|と|および|及び)\s*|\s*[,、]?\s+and\s+|\s*(?:,|、|・)\s*|\s+)"
+_ALTERNATIVE = r"(?:\s*[,、]?\s*(?:/|\||または|又は|もしくは|若しくは|あるいは|或いは|か)\s*|\s*[,、]?\s+or\s+)"
 _LETTER_LIST = re.compile(rf"{_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*")
 _LETTER_RUN = re.compile(rf"(?=[a-e]{{2}})a?b?c?d?e?{_WORD_END}")  # "ac": options written together, in order
 _SINGLE_LETTER = re.compile(rf"(?<![a-z]){_LETTER}")
 _HEDGED = re.compile(rf"{_LETTER}{_ALTERNATIVE}{_LETTER}")
 _SLOTS = re.compile(r"([\u2460-\u2473]+)(?:\s*[.．]\s*([\u2460-\u2473]+))?")  # answer boxes: ①②.③
+# An answer box (①..⑳) NFKC would turn into a digit: "答え: ①②.③ = 52.9" would read 12.3. Boxes become this mark.
+_BOX = "\ue000"
+_CIRCLED = re.compile("[\u2460-\u2473]")
+_BOX_TEMPLATE = re.compile(rf"^{_BOX}+(?:\s*\.\s*{_BOX}+)?\s*(?:[=:]|→|->|は)?\s*")  # the boxes restated first
+_BOX_DIGITS = re.compile(rf"^(?:{_BOX}\s*[=:]?\s*[0-9](?![0-9.])\s*[,、]?\s*)+")  # "①5 ②2 ③9": a digit per box
 _NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)*")  # "1,200" is one number
 _UNIT = re.compile(r"\s*(?!(?:or|and|to|is|are)(?![a-z]))[a-zμ]+(?:/[a-zμ0-9]+)*")  # "12 ml", "1.5mg/dl"
 _NEXT_NUMBER = re.compile(rf"(?:{_ALTERNATIVE}|{_JOIN}|\s*[~〜\-]\s*)(?=[0-9])")  # "12と13", "12 or 13", "12~13"
 _TRAILING_LETTERS = re.compile(rf"\(\s*({_LETTER}(?:(?:{_ALTERNATIVE}|{_JOIN}){_LETTER})*)\s*\)\s*(?:です|である)?\s*[。.]?\s*$")
 _BAD_TAIL = re.compile(r"^\s*(?!(?:is|are)\b)[a-z]")
 _ONLY_TAIL = re.compile(r"^\s*(?:です|である|だ)?\s*[。.!]?\s*$")
+# "c ではなく d" names c only to deny it ("c ではないか", a guess that it is c, is not a denial)
+_NEGATED = re.compile(r"^\s*(?:では|じゃ)な(?:く|い(?!か))")
+_EITHER = re.compile(r"^\s*の?\s*(?:いずれか|どちらか|どれか)")  # "c, d のいずれか": one of them, a hedge
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,7 @@ def _final(reading: _Reading | None, values: set[str]) -> Extraction:
 
 def _normalise(text: str) -> str:
     # "\r" becomes a space, not a line break: line i of the result must be line i of the raw text
-    return unicodedata.normalize("NFKC", text).replace("\r", " ").lower()
+    return unicodedata.normalize("NFKC", _CIRCLED.sub(_BOX, text)).replace("\r", " ").lower()
 
 
 def _read_line(line: str, following: str, kind: Kind | None) -> _Reading | None:
@@ -186,7 +195,10 @@ def _read_body(body: str, kind: Kind | None, *, whole: bool) -> _Reading | None:
         match = _LETTER_LIST.match(text) or _LETTER_RUN.match(text)
         if match:
             rest = text[match.end() :]
-            return _letters(match.group(0)) if _tail_ok(rest, whole) else None
+            if _NEGATED.match(rest) or not _tail_ok(rest, whole):
+                return None
+            reading = _letters(match.group(0))
+            return _Reading(reading.value, reading.letters, True) if _EITHER.match(rest) else reading
         trailing = None if whole else _TRAILING_LETTERS.search(body)  # "答え: 肺炎球菌 (c)"
         if trailing:
             return _letters(trailing.group(1))
@@ -197,6 +209,11 @@ def _read_body(body: str, kind: Kind | None, *, whole: bool) -> _Reading | None:
 
 def _number(text: str, whole: bool) -> _Reading | None:
     """A number with an optional unit ("12 ml"); several different numbers ("12と13", "12 or 13") are a hedge."""
+    boxes = _BOX_DIGITS.match(text)
+    if boxes:  # the boxes' digits in order are the slot digits
+        digits = re.sub(r"[^0-9]", "", boxes.group(0))
+        return _Reading(str(int(digits)), (), False) if _tail_ok(_skip_unit(text[boxes.end() :]), whole) else None
+    text = _BOX_TEMPLATE.sub("", text)
     match = _NUMBER.match(text)
     if not match:
         return None
@@ -205,9 +222,9 @@ def _number(text: str, whole: bool) -> _Reading | None:
     while (separator := _NEXT_NUMBER.match(rest)) and (match := _NUMBER.match(rest, separator.end())):
         values.append(canonical_number(match.group(0)))
         rest = _skip_unit(rest[match.end() :])
-    if values[0] is None or not _tail_ok(rest, whole):
+    if values[0] is None or _NEGATED.match(rest) or not _tail_ok(rest, whole):
         return None
-    return _Reading(values[0], (), len(set(values)) > 1)
+    return _Reading(values[0], (), len(set(values)) > 1 or bool(_EITHER.match(rest)))
 
 
 def canonical_number(written: str) -> str | None:

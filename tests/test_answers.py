@@ -95,6 +95,18 @@ def test_grade_numeric_reads_the_answer_line():
     assert slot_layout("解答: ①②.③") == (2, 1) and slot_layout("解答: ①②") == (2, 0) and slot_layout("なし") is None
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["答え: 52.9", "答え: ①②.③ = 52.9", "答え: ①②.③ → 52.9 mg/dL", "答えは①②.③は52.9", "答え: 52.9 (①②.③)",
+     "答え: ①5 ②2 ③9", "答え: ①=5, ②=2, ③=9"],
+)
+def test_answer_boxes_written_in_the_answer_are_not_read_as_digits(line):
+    # NFKC turns ① into 1: "①②.③ = 52.9" read as 12.3, "①=5, ②=2, ③=9" as 1
+    question = make_question("numeric", answer=("529",), stem="計算せよ。解答: ①②.③")
+    result = extract_answer(f" 説明。\n{line}", question)
+    assert result.status == "ok" and grade(result, question)
+
+
 def test_grade_accepts_either_alternative():
     question = make_question(answer=("a",), accepted=[["a"], ["d"]])
     assert accepted_values(question) == ["a", "d"]
@@ -174,6 +186,18 @@ REALISTIC = [
     (" 説明。\n答え: 12、13", "numeric", None, "ambiguous"),
     (" 説明。\n答え: 12 or 13", "numeric", None, "ambiguous"),
     (" 説明。\n答え: 12～13 mL", "numeric", None, "ambiguous"),
+    # a comma before the joining word: the last option must not be lost, nor a hedge read as its first option
+    (" 説明。\nAnswer: a, c, and e", "choice", "a,c,e", "ok"),
+    (" 説明。\n答え: a、およびc", "choice", "a,c", "ok"),
+    (" 説明。\nAnswer: a, c, or e", "choice", None, "ambiguous"),
+    (" 説明。\n答え: a、または c", "choice", None, "ambiguous"),
+    # a denied option is not the answer; "one of c and d" is a hedge; "ではないか" (probably c) is not a denial
+    (" 説明。\n答えは c ではなく d。", "choice", None, "unparseable"),
+    (" 説明。\n答え: c, d ではない", "choice", None, "unparseable"),
+    (" 説明。\n答えは 12 ではなく 13 mL", "numeric", None, "unparseable"),
+    (" 説明。\n答え: c ではないかと考える", "choice", "c", "ok"),
+    (" 説明。\n答え: cとdのどちらか", "choice", None, "ambiguous"),
+    (" 説明。\n答え: c, d のいずれか", "choice", None, "ambiguous"),
 ]
 
 
