@@ -20,7 +20,16 @@ from medprefs.answers import (
 )
 from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
-from medprefs.manifest import MANIFEST, now_iso, read_manifest, sha256_file, write_manifest, write_parquet
+from medprefs.manifest import (
+    MANIFEST,
+    now_iso,
+    read_manifest,
+    read_parquet,
+    require_own_folder,
+    sha256_file,
+    write_manifest,
+    write_parquet,
+)
 
 LABELS_FILE = "labels.parquet"
 LABEL_SCHEMA: dict[str, pl.DataType] = {
@@ -148,6 +157,7 @@ def write_labels(frame: pl.DataFrame, out_dir: str | Path, provenance: dict[str,
     """Write `labels.parquet` and a manifest with counts and `provenance` (responses and corpus it was made from)."""
     require_columns(frame, list(LABEL_SCHEMA), "labels")
     out = Path(out_dir)
+    require_own_folder(out, "labels")
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(out / LABELS_FILE, frame.select(list(LABEL_SCHEMA)))
     manifest = {
@@ -177,9 +187,30 @@ def read_labels(folder: str | Path) -> tuple[pl.DataFrame, dict[str, Any]]:
     path = folder / LABELS_FILE
     if not path.is_file():
         raise MedprefsError(f"{folder}: not a labels folder (no {LABELS_FILE})")
-    frame = pl.read_parquet(path)
+    frame = read_parquet(path)
     require_columns(frame, list(LABEL_SCHEMA), str(path))
+    _check_labels(frame, path)
     return frame, read_manifest(folder)
+
+
+def _check_labels(frame: pl.DataFrame, path: Path) -> None:
+    """Types and values pairs rely on: a null `correct` or `excluded` would silently make a response rejected or
+    drop it as excluded."""
+    for column, dtype in LABEL_SCHEMA.items():
+        actual = frame.schema[column]
+        if actual != dtype and not (column == "sample_idx" and actual.is_integer()):
+            raise MedprefsError(f"{path}: column {column} is {actual}, expected {dtype}")
+    required = ["qid", "sample_idx", "status", "correct", "excluded"]
+    bad = frame.with_row_index("row").filter(
+        pl.any_horizontal(pl.col(required).is_null()) | ~pl.col("status").is_in(["ok", "unparseable", "ambiguous"])
+        | (pl.col("correct") & (pl.col("status") != "ok"))
+    )
+    if len(bad):
+        row = bad.row(0, named=True)
+        raise MedprefsError(
+            f"{path}: {len(bad)} row(s) with a null {'/'.join(required)}, an unknown status or correct without status "
+            f"ok, first at row {row['row']} (qid {row['qid']!r}, sample_idx {row['sample_idx']}, status {row['status']!r})"
+        )
 
 
 def require_columns(frame: pl.DataFrame, columns: list[str], what: str) -> None:

@@ -86,8 +86,25 @@ def write_parquet(path: str | Path, frame: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def read_parquet(path: str | Path) -> Any:
+    """`path` as a polars DataFrame; a file that is not Parquet is an error naming it, not a polars traceback."""
+    import polars as pl
+
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise MedprefsError(f"{path}: not a readable Parquet file ({error})") from None
+
+
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     return read_json(Path(folder) / MANIFEST)
+
+
+def require_own_folder(folder: str | Path, kind: str) -> None:
+    """Refuse to write a `kind` output into a folder another stage made: its manifest.json would be replaced."""
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file() and (found := read_manifest(folder).get("kind")) != kind:
+        raise MedprefsError(f"{folder}: holds a {found!r} manifest, not {kind}; choose a new --out")
 
 
 def write_manifest(folder: str | Path, data: dict[str, Any]) -> None:

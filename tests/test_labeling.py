@@ -126,3 +126,43 @@ def test_vectorised_labels_equal_extract_answer_on_random_texts(texts):
     for qid, idx, extracted, status, correct, _ in labels.iter_rows():
         expected = extract_answer(texts[idx], by_qid[qid])
         assert (extracted, status, correct) == (expected.value, expected.status, grade(expected, by_qid[qid]))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.with_columns(pl.col("correct").cast(pl.String)), "column correct is String, expected Boolean"),
+        # a null `correct` would make the response rejected, a null `excluded` drop it: both silently
+        (lambda f: f.with_columns(pl.lit(None, pl.Boolean).alias("correct")), "2 row.*first at row 0 .*'C1'"),
+        (lambda f: f.with_columns(pl.lit(None, pl.Boolean).alias("excluded")), "2 row"),
+        (lambda f: f.with_columns(pl.lit("weird").alias("status")), "status 'weird'"),
+        (lambda f: f.with_columns(pl.lit(True).alias("correct")), r"1 row.*row 1 .*sample_idx 1, status 'unparseable'"),
+    ],
+)
+def test_malformed_labels_are_refused_naming_the_file(tmp_path, table_questions, edit, message):
+    labels = label_responses(responses_frame([("C1", 0, "答え: c"), ("C1", 1, "わかりません")]), table_questions,
+                             show_progress=False)
+    out = write_labels(labels, tmp_path / "labels", {})
+    edit(labels).write_parquet(out / "labels.parquet")
+    with pytest.raises(MedprefsError, match=f"labels.parquet: .*{message}"):
+        read_labels(out)
+
+
+def test_a_corrupt_labels_file_is_an_error_naming_it(tmp_path, table_questions):
+    labels = label_responses(responses_frame([("C1", 0, "答え: c")]), table_questions, show_progress=False)
+    out = write_labels(labels, tmp_path / "labels", {})
+    (out / "labels.parquet").write_bytes(b"not parquet")
+    with pytest.raises(MedprefsError, match="labels.parquet: not a readable Parquet file"):
+        read_labels(out)
+
+
+def test_labels_are_never_written_over_another_stage_folder(tmp_path, table_questions):
+    labels = label_responses(responses_frame([("C1", 0, "答え: c")]), table_questions, show_progress=False)
+    responses = tmp_path / "responses"
+    responses.mkdir()
+    (responses / "manifest.json").write_text('{"kind": "responses"}')
+    with pytest.raises(MedprefsError, match="holds a 'responses' manifest"):
+        write_labels(labels, responses, {})  # `medprefs label R --out R` replaced the responses manifest
+    assert read_manifest(responses) == {"kind": "responses"} and not (responses / "labels.parquet").exists()
+    write_labels(labels, tmp_path / "labels", {})
+    write_labels(labels, tmp_path / "labels", {})  # labelling again into its own folder is fine

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from medprefs.config import from_dict
 from medprefs.corpus.question import Question
 from medprefs.errors import MedprefsError
-from medprefs.labeling import label_responses
+from medprefs.labeling import label_responses, write_labels
 from medprefs.pairs import (
     PAIR_TYPES,
     RANK,
@@ -105,6 +105,19 @@ def test_every_response_is_accounted_for():
     )
 
 
+def test_every_question_is_accounted_for():
+    # UNREAD was answered, but only unreadably: it has no pairs, yet it is not a question without responses
+    questions = [question("OK"), question("UNREAD"), question("NONE"), question("ZERO", points=0)]
+    texts = {"OK": [answer("c"), answer("a")], "UNREAD": [" わかりません", " 説明\n答え: aまたはb"], "ZERO": [answer("c")]}
+    counts = run(questions, texts, unparseable="drop").counts
+    assert counts["questions"] == {"train": 1, "validation": 0, "without_pairs": 1}
+    skipped = counts["skipped"]
+    assert skipped["questions_without_responses"] == 1 and skipped["excluded_questions"] == 1
+    assert len(questions) == sum(counts["questions"].values()) + sum(
+        skipped[k] for k in ("questions_without_responses", "excluded_questions")
+    )
+
+
 def test_no_pair_has_the_same_text_on_both_sides():
     q = question("Q1", explanation="肺炎球菌が最多。")
     copy_of_gt = " 肺炎球菌が最多。 \n答え:  ｃ"  # the model reproduced the ground truth
@@ -188,6 +201,7 @@ def test_write_and_read_the_dataset_folder(tmp_path):
     qs = [question(f"Q{i}") for i in range(10)]
     responses = responses_for(qs, {q.qid: [answer("c"), answer("b")] for q in qs})
     labels = label_responses(responses, qs, show_progress=False)
+    write_labels(labels, tmp_path / "labels", {})
     result = build_pairs(qs, responses, labels, PairsConfig(validation_fraction=0.3))
     leakage = {"verdict": "pass", "report_sha256": "f" * 64, "cutoff_year": 2017, "flagged": 0, "override": None}
     out = write_pairs(result, tmp_path / "ds", {"corpus": {"version_id": "v1"}}, leakage)
@@ -198,6 +212,12 @@ def test_write_and_read_the_dataset_folder(tmp_path):
     assert manifest["sources"] == {"corpus": {"version_id": "v1"}} and manifest["config"]["max_per_type"] == 4
     with pytest.raises(MedprefsError, match="not a preference dataset"):
         read_pairs(tmp_path)
+    with pytest.raises(MedprefsError, match="holds a 'labels' manifest, not pairs"):
+        write_pairs(result, tmp_path / "labels", {}, leakage)  # --out naming the labels folder by mistake
+    assert not (tmp_path / "labels/data").exists()
+    (out / "data/validation.parquet").write_bytes(b"not parquet")
+    with pytest.raises(MedprefsError, match="validation.parquet: not a readable Parquet file"):
+        read_pairs(out)
 
 
 def test_cross_pairs_are_distinct_and_spread():

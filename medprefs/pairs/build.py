@@ -53,7 +53,7 @@ def build_pairs(
     validation_qids = _validation_qids(rows["qid"].unique().to_list(), config)
     is_validation = pl.col("qid").is_in(list(validation_qids))
     train, validation = rows.filter(~is_validation), rows.filter(is_validation)
-    counts = _counts(train, validation, table, pool, skipped)
+    counts = _counts(train, validation, table, set(responses["qid"].unique().to_list()), skipped)
     # read = pooled + excluded + duplicate + dropped unreadable: every response is accounted for
     counts["responses"] = {"read": len(responses), "pooled": len(pool)}
     if config.conversational:
@@ -211,14 +211,15 @@ def to_conversational(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _counts(
-    train: pl.DataFrame, validation: pl.DataFrame, table: pl.DataFrame, pool: pl.DataFrame, skipped: dict[str, int]
+    train: pl.DataFrame, validation: pl.DataFrame, table: pl.DataFrame, answered: set[str], skipped: dict[str, int]
 ) -> dict[str, Any]:
     both = pl.concat([train, validation])
     by_year: dict[str, dict[str, int]] = {}
     for year, pair_type, n in both.group_by("year", "pair_type").len().sort("year", "pair_type").iter_rows():
         by_year.setdefault(str(year), {})[pair_type] = n
-    sampled = set(pool["qid"].unique().to_list())
     scored = table.filter(~pl.col("excluded"))
+    # questions with responses, whether or not any survived the pool: all dropped as unreadable is "without pairs"
+    sampled = answered & set(scored["qid"].to_list())
     return {
         "pairs": len(both),
         "train": len(train),

@@ -9,7 +9,15 @@ import polars as pl
 
 from medprefs.config import to_dict
 from medprefs.errors import MedprefsError
-from medprefs.manifest import now_iso, read_manifest, sha256_file, write_manifest, write_parquet
+from medprefs.manifest import (
+    now_iso,
+    read_manifest,
+    read_parquet,
+    require_own_folder,
+    sha256_file,
+    write_manifest,
+    write_parquet,
+)
 from medprefs.pairs.build import PairsResult
 
 SPLITS = ("train", "validation")
@@ -19,6 +27,7 @@ COLUMNS = ["prompt", "chosen", "rejected", "qid", "pair_type", "year"]
 def write_pairs(result: PairsResult, out_dir: str | Path, sources: dict[str, Any], leakage: dict[str, Any] | None) -> Path:
     """Write both splits and the manifest; `leakage` is the gate record carried through as given (None if unknown)."""
     out = Path(out_dir)
+    require_own_folder(out, "pairs")
     files = {}
     for split, frame in zip(SPLITS, (result.train, result.validation), strict=True):
         path = out / "data" / f"{split}.parquet"
@@ -49,7 +58,7 @@ def read_pairs(folder: str | Path) -> tuple[pl.DataFrame, pl.DataFrame, dict[str
         path = folder / "data" / f"{split}.parquet"
         if not path.is_file():
             raise MedprefsError(f"{folder}: not a preference dataset folder (no data/{split}.parquet)")
-        frame = pl.read_parquet(path)
+        frame = read_parquet(path)
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise MedprefsError(f"{path}: missing column(s) {', '.join(missing)}")
