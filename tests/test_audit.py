@@ -102,3 +102,20 @@ def test_audit_cli_and_errors(tmp_path, capsys):
     assert "not a preference dataset folder" in capsys.readouterr().err
     with pytest.raises(MedprefsError, match="not a labels folder"):
         audit(dataset, tmp_path / "x", labels_dir=tmp_path)
+
+
+def test_equal_lengths_are_not_flagged_as_a_length_bias(tmp_path):
+    # short answer-only responses ("答え: c" against "答え: a") tie in length: no side is longer, so no shortcut
+    template = load_template("plain")
+    questions = [Question(qid=f"110A{i}", year=2016, stem=f"問題{i}", choices=["x"] * 5, answer=["c"])
+                 for i in range(6)]
+    rows = [(q.qid, j, build_prompt(template, q, []), f" 答え: {letter}")
+            for q in questions for j, letter in enumerate("cab")]
+    responses = pl.DataFrame(rows, schema=["qid", "sample_idx", "prompt", "text"], orient="row")
+    labels = label_responses(responses, questions, show_progress=False)
+    result = build_pairs(questions, responses, labels, PairsConfig(validation_fraction=0.0))
+    dataset = write_pairs(result, tmp_path / "dataset", {}, PASSING)
+    data = json.loads(audit(dataset, tmp_path / "audit").json.read_text())
+    assert data["lengths"]["chosen>rejected"]["pairs"] == 12
+    assert data["lengths"]["chosen>rejected"]["chosen_longer_share"] == 0.0
+    assert not [f for f in flags(data) if "length bias" in f]

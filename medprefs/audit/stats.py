@@ -81,13 +81,14 @@ def _lengths(rows: pl.DataFrame) -> dict[str, Any]:
         return {"pairs": 0, "flag": None}
     chosen, rejected = rows["chosen_len"], rows["rejected_len"]
     longer = float((chosen > rejected).mean() or 0.0)
+    shorter = float((chosen < rejected).mean() or 0.0)  # not 1 - longer: equal lengths are no bias either way
     ratio = float((chosen.cast(pl.Float64) / rejected.cast(pl.Float64).clip(lower_bound=1)).median() or 0.0)
     top = max(int(chosen.max() or 0), int(rejected.max() or 0), 1)
     edges = [round(top * i / LENGTH_BINS) for i in range(LENGTH_BINS + 1)]
     flag = None
-    if longer > LENGTH_BIAS_SHARE or longer < 1 - LENGTH_BIAS_SHARE or not LENGTH_RATIO_BAND[0] <= ratio <= LENGTH_RATIO_BAND[1]:
-        side = "longer" if ratio > 1 or longer > 0.5 else "shorter"
-        flag = f"chosen is {side} than rejected in {max(longer, 1 - longer):.0%} of pairs (median ratio {ratio:.2f})"
+    if longer > LENGTH_BIAS_SHARE or shorter > LENGTH_BIAS_SHARE or not LENGTH_RATIO_BAND[0] <= ratio <= LENGTH_RATIO_BAND[1]:
+        side, share = ("longer", longer) if ratio > 1 or longer > shorter else ("shorter", shorter)
+        flag = f"chosen is {side} than rejected in {share:.0%} of pairs (median ratio {ratio:.2f})"
     return {
         "pairs": len(rows),
         "chosen": _summary(chosen),
