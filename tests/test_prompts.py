@@ -30,8 +30,14 @@ def test_plain_prompt_asks_for_exactly_n_answers_and_numeric_shows_only_the_stem
     assert "問題: 105A5の問題。正しいのはどれか。\n答え: 21\n" in prompt
 
 
-def test_alternative_answers_render_with_or():
-    assert _q("105A6", accepted=[["a"], ["d"]]).gold_text() == "a or d"
+def test_a_key_with_alternatives_is_written_as_its_first_option_which_grades_correct():
+    from medprefs.answers import extract_answer, grade
+
+    question = _q("105A6", accepted=[["a"], ["d"]])
+    assert question.gold_text() == "a"
+    # what exemplars, CPT documents and ground-truth responses say must be what grading accepts, not a hedge
+    extraction = extract_answer(completion_text("解説。", question.gold_text()), question)
+    assert extraction.status == "ok" and grade(extraction, question)
 
 
 def test_completion_text_matches_the_template_continuation():

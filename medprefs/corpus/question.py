@@ -64,8 +64,10 @@ class Question:
         return self.points == 0
 
     def gold_text(self) -> str:
-        """The answer as the model is asked to write it: `a,b`; alternatives joined with ' or '."""
-        return " or ".join(",".join(option) for option in self.accepted)
+        """The answer as the model is asked to write it (`a,b`): one accepted option, the key's first where it accepts
+        alternatives. Writing them all ("a or d") would teach the model a hedge, which grading reads as no answer
+        and IgakuQA's strict rule scores wrong."""
+        return ",".join(self.accepted[0])
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
