@@ -119,3 +119,19 @@ def test_equal_lengths_are_not_flagged_as_a_length_bias(tmp_path):
     assert data["lengths"]["chosen>rejected"]["pairs"] == 12
     assert data["lengths"]["chosen>rejected"]["chosen_longer_share"] == 0.0
     assert not [f for f in flags(data) if "length bias" in f]
+
+
+def test_labels_changed_since_the_dataset_was_built_are_flagged(tmp_path):
+    from medprefs.manifest import read_manifest, sha256_file, write_manifest
+
+    dataset, _ = make_dataset(tmp_path, long_wrong=False)
+    manifest = read_manifest(dataset)
+    manifest["sources"]["labels"]["sha256"] = sha256_file(tmp_path / "labels" / "labels.parquet")  # as pairs build does
+    write_manifest(dataset, manifest)
+    data = json.loads(audit(dataset, tmp_path / "audit").json.read_text())
+    assert data["labels_source"]["matches_dataset"] and not [f for f in flags(data) if "labels in" in f]
+    relabelled = pl.read_parquet(tmp_path / "labels" / "labels.parquet").with_columns(correct=pl.lit(False))
+    relabelled.write_parquet(tmp_path / "labels" / "labels.parquet")  # labelled again into the same folder
+    data = json.loads(audit(dataset, tmp_path / "audit").json.read_text())
+    assert not data["labels_source"]["matches_dataset"]
+    assert [f for f in flags(data) if "changed since the dataset was built" in f]

@@ -51,6 +51,10 @@ def flags(data: dict[str, Any]) -> list[str]:
     if duplicates["duplicate_rows"]:
         found.append(f"{duplicates['duplicate_rows']} row(s) are exact duplicates")
     labels = data["labels"]
+    source = data.get("labels_source")
+    if source and not source["matches_dataset"]:
+        found.append(f"labels in {source['path']} changed since the dataset was built from them: the label figures "
+                     "are not those of its pairs")
     if labels and (labels["unparseable_rate"] or 0) > 0.1:
         found.append(f"unparseable rate is {labels['unparseable_rate']:.1%} (answers the extractor could not read)")
     return found
