@@ -339,3 +339,12 @@ def test_label_pairs_audit_cli_end_to_end(tiny_model_dir, tmp_path, monkeypatch,
     args[args.index("--leakage-report") + 1] = str(tmp_path / "own" / "report.json")
     assert main(args) == 0
     assert read_pairs(tmp_path / "dataset")[2]["leakage"]["verdict"] == "fail"
+
+
+@pytest.mark.parametrize(("questions", "fraction", "validation_questions"), [(1, 0.5, 0), (1, 0.9, 0), (2, 0.9, 1),
+                                                                              (10, 0.3, 3), (10, 0.01, 1)])
+def test_training_is_never_left_empty_by_the_validation_split(questions, fraction, validation_questions):
+    qs = [question(f"Q{i}") for i in range(questions)]
+    result = run(qs, {q.qid: [answer("c"), answer("b")] for q in qs}, validation_fraction=fraction)
+    assert result.validation["qid"].n_unique() == validation_questions
+    assert result.train["qid"].n_unique() == questions - validation_questions

@@ -196,8 +196,8 @@ def _validation_qids(qids: list[str], config: PairsConfig) -> set[str]:
     order = sorted(qids, key=lambda q: hashlib.blake2b(f"{config.seed}:{q}".encode(), digest_size=8).digest())
     n = int(config.validation_fraction * len(order) + 0.5)
     if config.validation_fraction > 0 and len(order) >= 2:
-        n = min(max(n, 1), len(order) - 1)  # both splits non-empty whenever that is possible
-    return set(order[:n])
+        n = max(n, 1)  # both splits non-empty whenever that is possible
+    return set(order[: min(n, len(order) - 1)])  # training never left empty (one question stays in train)
 
 
 def to_conversational(frame: pl.DataFrame) -> pl.DataFrame:
