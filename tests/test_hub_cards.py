@@ -134,7 +134,7 @@ def test_model_card_lists_every_dataset_with_its_sha(pairs_dir: Path, tmp_path: 
     assert f"| org/prefs | pairs | rpo-pairs | `v1` | `{'a' * 40}` | `fail` | reviewed |" in text
     assert f"`{local.content_id}`" in text and str(pairs_dir) in text
     assert f"hf://org/prefs@{'a' * 40}" in text
-    assert "Dataset org/prefs was published with a leakage override: reviewed" in text
+    assert "Dataset org/prefs was published or trained on with a leakage override: reviewed" in text
     assert "| loss | 0.2500 |" in text and '"alpha": 1.0' in text and "Smoke run." in text
 
 
@@ -148,3 +148,11 @@ def test_model_card_of_a_local_base_model(pairs_dir: Path, tmp_path: Path) -> No
     assert "Trained without a passing leakage verdict; reason given: demo on the sample corpus" in card.text
     with pytest.raises(MedprefsError, match="no training dataset"):
         render_model_card("Qwen/Qwen2.5-0.5B", [], {}, {})
+
+
+def test_model_card_of_fully_fine_tuned_weights_is_not_an_adapter_card(pairs_dir: Path) -> None:
+    card = render_model_card("Qwen/Qwen2.5-0.5B", [resolve_dataset(pairs_dir)], {}, {}, full_model=True)
+    assert card.data.library_name == "transformers" and "lora" not in card.data.tags
+    assert "LoRA adapter" not in card.text and "A model fully fine-tuned with medprefs on" in card.text
+    adapter = render_model_card("Qwen/Qwen2.5-0.5B", [resolve_dataset(pairs_dir)], {}, {})
+    assert adapter.data.library_name == "peft" and "A LoRA adapter trained with medprefs on" in adapter.text

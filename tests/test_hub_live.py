@@ -212,6 +212,8 @@ def test_missing_repo_and_revision_are_clear_errors(hub: LocalHub, hf_home: Path
     assert no_tag.returncode == 2 and "revision not found in dataset repo org/prefs" in no_tag.stderr
     taken = run(hub, hf_home, "publish", str(releases["v1"][0]), "--repo", "org/prefs", "--tag", "v1")
     assert taken.returncode == 2 and "tag v1 already exists" in taken.stderr
+    on_tag = run(hub, hf_home, "publish", str(releases["v1"][0]), "--repo", "org/prefs", "--revision", "v1")
+    assert on_tag.returncode == 2 and "v1 is a tag, not a branch" in on_tag.stderr
 
 
 def test_token_is_written_nowhere(hub: LocalHub, hf_home: Path, releases: dict) -> None:

@@ -75,6 +75,13 @@ def test_override_reason_goes_into_card_and_manifest(tmp_path: Path) -> None:
     assert read_manifest(tmp_path / "release")["leakage"]["override"] == reason
     assert reason in (tmp_path / "release" / "README.md").read_text(encoding="utf-8")
     assert read_manifest(source)["leakage"]["override"] is None  # the source folder is never modified
+    # training on the release is gated again, and the refusal says how many items the guard flagged
+    from medprefs.train.run import gate_inputs
+
+    entry = lineage_entry(resolve_dataset(tmp_path / "release"))
+    assert entry["leakage"]["flagged"] == 2
+    with pytest.raises(LeakageError, match=r"\(2 training item\(s\) flagged"):
+        gate_inputs([entry], None)
 
 
 def test_release_folders_are_immutable(tmp_path: Path) -> None:
@@ -146,6 +153,10 @@ def test_tampered_release_is_detected(tmp_path: Path) -> None:
     pl.read_parquet(path).head(3).write_parquet(path)
     with pytest.raises(MedprefsError, match="does not match the release manifest"):
         resolve_dataset(tmp_path / "release")
+    publish(write_pairs_dataset(tmp_path / "pairs2"), PublishConfig(to_dir=str(tmp_path / "partial")))
+    (tmp_path / "partial" / "data" / "validation.parquet").unlink()  # a partial copy: one split gone
+    with pytest.raises(MedprefsError, match="data/validation.parquet missing, though the release manifest lists it"):
+        resolve_dataset(tmp_path / "partial")
 
 
 def test_bad_inputs_are_one_clear_line(tmp_path: Path) -> None:
@@ -154,6 +165,9 @@ def test_bad_inputs_are_one_clear_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(MedprefsError, match="not a dataset folder"):
         resolve_dataset(tmp_path / "empty")
+    (tmp_path / "empty" / "manifest.json").write_text('{"kind": "responses"}', encoding="utf-8")
+    with pytest.raises(MedprefsError, match="kind 'responses' is not a dataset medprefs publishes or trains on"):
+        resolve_dataset(tmp_path / "empty")  # pull and training get here too: not a word about publishing only
     source = write_pairs_dataset(tmp_path / "pairs")
     pl.read_parquet(source / "data" / "train.parquet").drop("rejected").write_parquet(source / "data" / "train.parquet")
     with pytest.raises(MedprefsError, match="field 'rejected': missing column"):

@@ -194,7 +194,9 @@ def test_full_finetune_cpt_then_rpo_with_an_override_reason(tmp_path, tiny_model
                              allow_leakage="flagged item checked by hand"),
                     base_model=str(tiny_model_dir), documents=documents, lineage=corpus_lineage(failing))
     assert (cpt.output_dir / "model.safetensors").is_file()
-    assert "flagged item checked by hand" in (cpt.output_dir / "README.md").read_text(encoding="utf-8")
+    cpt_card = (cpt.output_dir / "README.md").read_text(encoding="utf-8")
+    assert "flagged item checked by hand" in cpt_card
+    assert "library_name: transformers" in cpt_card and "LoRA adapter" not in cpt_card  # full weights, no adapter
     result = train_rpo(tiny_rpo(tmp_path / "rpo", cpt_adapter=str(cpt.output_dir), alpha=0.0, max_steps=2),
                        base_model=str(tiny_model_dir), dataset_dir=pairs_dir)
     assert result.losses[0] == pytest.approx(LOG2, abs=1e-5)  # a new LoRA on the CPT weights: reference = CPT model
@@ -205,6 +207,18 @@ def test_full_finetune_cpt_then_rpo_with_an_override_reason(tmp_path, tiny_model
     adapter_config = json.loads((result.output_dir / "adapter_config.json").read_text(encoding="utf-8"))
     assert adapter_config["base_model_name_or_path"] == str(cpt.output_dir)
     assert f"trained with medprefs on `{cpt.output_dir}`" in card and f"itself trained from `{tiny_model_dir}`" in card
+
+
+def test_cpt_on_documents_without_lineage_records_their_hash(tmp_path, tiny_model_dir, documents):
+    from medprefs.manifest import canonical_json, sha256_bytes
+
+    # unverified documents, trained on by override: the card must still be written and name what was trained on
+    result = train_cpt(tiny_cpt(tmp_path / "cpt", max_steps=1, eval_fraction=0.0, allow_leakage="demo"),
+                       base_model=str(tiny_model_dir), documents=documents)
+    digest = sha256_bytes(canonical_json(documents).encode("utf-8"))
+    assert json_manifest(result.output_dir)["lineage"][0]["sha"] == digest
+    card = (result.output_dir / "README.md").read_text(encoding="utf-8")
+    assert f"`{digest}`" in card and "cpt-documents" in card
 
 
 def json_manifest(folder):

@@ -61,6 +61,8 @@ def test_overrides_short_and_qualified_and_unknown_keys(tmp_path):
     assert (config.max_steps, config.lora.r, config.seed, model.revision) == (7, 4, 3, "abc")
     with pytest.raises(MedprefsError, match="unknown key.*learnig_rate"):
         load_train_config(path, "cpt", ["learnig_rate=1e-4"])
+    with pytest.raises(MedprefsError, match=r"\[model\] unknown key.*revison"):
+        load_train_config(path, "cpt", ["model.revison=abc"])  # else the base is silently unpinned
     with pytest.raises(MedprefsError, match="packing_strategy"):
         load_train_config(path, "cpt", ['packing_strategy="bfd"'])  # bfd truncates long documents: not offered
 
@@ -163,6 +165,23 @@ def test_dry_run_prints_the_plan_with_dataset_shas(tmp_path, capsys):
         pairs / "data" / "train.parquet").height
 
 
+def test_dry_run_checks_the_cpt_output_rpo_starts_from(tmp_path, capsys):
+    pairs = write_pairs(tmp_path / "pairs", sample_questions())
+    cpt = tmp_path / "cpt"
+    cpt.mkdir()
+    (cpt / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (cpt / "manifest.json").write_text(json.dumps({"base_model": "org/base", "base_revision": "a" * 40}))
+    config = tmp_path / "pipeline.toml"
+    config.write_text(f'[model]\nbase = "org/base"\n[rpo]\ndata = "{pairs}"\ncpt_adapter = "{cpt}"\n',
+                      encoding="utf-8")
+    assert main(["train", "rpo", "--config", str(config), "--dry-run", "--set", f'cpt_adapter="{tmp_path}/no"']) == 2
+    assert "CPT output folder not found" in capsys.readouterr().err
+    assert main(["train", "rpo", "--config", str(config), "--dry-run", "--set", f"model.revision={'b' * 40}"]) == 2
+    assert f"at revision {'a' * 40}, not at revision {'b' * 40}" in capsys.readouterr().err
+    assert main(["train", "rpo", "--config", str(config), "--dry-run", "--set", f"model.revision={'a' * 40}"]) == 0
+    assert json.loads(capsys.readouterr().out)["start"] == str(cpt)
+
+
 def test_a_clean_corpus_version_trains_once_the_leakage_filter_has_checked_it(tmp_path, capsys):
     from medprefs.corpus import IngestConfig, ingest, load_corpus
     from medprefs.hub.testing import write_corpus_version
@@ -213,6 +232,8 @@ def test_corpus_store_versions_resolve_with_their_gate_record(tmp_path, capsys):
     assert plan["documents"]["train"] == len([q for q in sample_questions() if q.year <= 2017]) - 1
     (entry,) = plan["inputs"]
     assert entry["kind"] == "corpus" and entry["version_id"] and entry["leakage"]["verdict"] == "pass"
+    # tags move: the recorded ref (the card's "train on exactly the same data again") names the version itself
+    assert entry["ref"] == f"jmle@{entry['version_id']}" and entry["revision"] == "checked"
     assert main(["train", "cpt", "--config", str(config), "--dry-run", "--set", 'data="jmle@raw"']) == 2
     assert "no leakage verdict" in capsys.readouterr().err
 

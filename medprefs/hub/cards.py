@@ -168,8 +168,10 @@ def render_model_card(
     allow_leakage: str | None = None,
     *,
     template: str | None = None,
+    full_model: bool = False,
 ) -> ModelCard:
-    """The card of a trained adapter: `base_model`, `datasets`, and a lineage section with each dataset's sha.
+    """The card of a trained adapter (or, with `full_model`, of fully fine-tuned weights): `base_model`, `datasets`,
+    and a lineage section with each dataset's sha.
 
     `datasets` holds ResolvedDataset objects or the dicts `lineage_entry` makes of them (e.g. read back from a
     training manifest).
@@ -184,23 +186,26 @@ def render_model_card(
     card_data = ModelCardData(
         base_model=base_model if hub_base else None,
         datasets=_unique(entry["repo"] for entry in entries if entry.get("repo")) or None,
-        library_name="peft",
+        # a fully fine-tuned folder is a transformers model: a "peft" card would send loaders after an adapter
+        library_name="transformers" if full_model else "peft",
         language=["ja"],
         tags=_unique(
-            ["medprefs", "lora", "medical", "jmle"],
+            ["medprefs", *([] if full_model else ["lora"]), "medical", "jmle"],
             [f"medprefs-lineage:{row['name']}@{row['sha']}" for row in lineage if row["hub"]],
         ),
     )
     warnings = [f"Trained without a passing leakage verdict; reason given: {allow_leakage}"] if allow_leakage else []
     warnings += [
-        f"Dataset {row['name']} was published with a leakage override: {row['override']}"
+        # the override may be the publisher's or a training run's (this one's, or its CPT adapter's)
+        f"Dataset {row['name']} was published or trained on with a leakage override: {row['override']}"
         for row in lineage
         if row["override"]
     ]
     return ModelCard.from_template(
         card_data,
         template_str=template_text("model_card.md", template),
-        title=f"{Path(base_model).name} + medprefs adapter",
+        title=f"{Path(base_model).name} + medprefs {'full fine-tune' if full_model else 'adapter'}",
+        artifact="A model fully fine-tuned" if full_model else "A LoRA adapter trained",
         base_model_text=f"`{base_model}`" + ("" if hub_base else " (a local model folder)"),
         lineage=lineage,
         leakage_warnings=warnings,

@@ -191,6 +191,14 @@ def _branch_head(api: Any, repo: str, branch: str) -> str:
     """The commit the release will be based on; a missing branch other than main is created from main."""
     from huggingface_hub.errors import RevisionNotFoundError
 
+    # repo_info resolves a tag too, and the commit to it would then fail as "revision not found"
+    refs = with_retries(lambda: api.list_repo_refs(repo, repo_type="dataset"), "list refs")
+    if branch in {ref.name for ref in refs.tags} and branch not in {ref.name for ref in refs.branches}:
+        raise MedprefsError(
+            f"publish to {repo}: {branch} is a tag, not a branch; --revision names the branch to commit to "
+            "(--tag tags the new commit)"
+        )
+
     def head() -> str:
         return with_retries(lambda: api.repo_info(repo, repo_type="dataset", revision=branch).sha, f"read {branch}")
 

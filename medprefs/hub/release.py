@@ -46,7 +46,11 @@ def read_layout(folder: str | Path) -> DatasetLayout:
         manifest = _as_corpus_release(root, manifest)
     kind = manifest.get("kind")
     if kind not in KINDS:
-        raise MedprefsError(f"{root / MANIFEST}: kind {kind!r} cannot be published; expected 'pairs' or 'corpus'")
+        # also reached from `pull` and training, so the message must not speak of publishing only
+        raise MedprefsError(
+            f"{root / MANIFEST}: kind {kind!r} is not a dataset medprefs publishes or trains on; "
+            "expected 'pairs' or 'corpus'"
+        )
     splits = _pairs_splits(root) if kind == "pairs" else _corpus_splits(root)
     required = PAIR_COLUMNS if kind == "pairs" else CORPUS_COLUMNS
     for path in splits.values():
@@ -157,6 +161,11 @@ def verify_release(layout: DatasetLayout) -> None:
     """Check downloaded or copied data files against the hashes the release manifest recorded."""
     if not layout.release:
         return
+    # a file the release recorded but the folder lacks (a partial copy) would quietly drop a split
+    missing = sorted(set(layout.release.get("files", {})) - {layout.release_path(split) for split in layout.splits})
+    if missing:
+        raise MedprefsError(f"{layout.root}: {', '.join(missing)} missing, though the release manifest lists it; "
+                            "re-download or re-copy the release")
     for split, path in layout.splits.items():
         expected = layout.release.get("files", {}).get(layout.release_path(split), {}).get("sha256")
         if expected and sha256_file(path) != expected:

@@ -144,5 +144,5 @@ def lineage_entry(resolved: ResolvedDataset) -> dict[str, Any]:
         "ref": resolved.ref,
         **({} if resolved.repo else {"path": str(resolved.path)}),
         "corpus_version": corpus_version(resolved.manifest),
-        "leakage": {key: leakage.get(key) for key in ("verdict", "report_sha256", "cutoff_year", "override")},
+        "leakage": {key: leakage.get(key) for key in ("verdict", "report_sha256", "cutoff_year", "flagged", "override")},
     }

@@ -25,6 +25,7 @@ def write_model_card(output_dir: str | Path, manifest: dict[str, Any]) -> Path:
         {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, int | float)},
         extra=_extra(manifest),
         allow_leakage=(manifest.get("config") or {}).get("allow_leakage"),
+        full_model=manifest.get("kind") == "model",
     )
     path = Path(output_dir) / "README.md"
     card.save(path)

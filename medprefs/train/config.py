@@ -140,6 +140,7 @@ class ModelRef:
 SECTIONS: dict[str, type[TrainSection]] = {"cpt": CPTConfig, "rpo": RPOConfig}
 # The tables of a pipeline file (docs/architecture.md); `--set` keys starting with one of them are absolute
 PIPELINE_SECTIONS = {"model", "corpus", "leakage", "sample", "pairs", "publish", "cpt", "rpo", "eval"}
+MODEL_KEYS = {"base", "revision", "tiny"}  # the [model] table (medprefs.pipeline.config.ModelSection)
 
 
 def load_train_config(
@@ -171,6 +172,11 @@ def model_ref(data: dict[str, Any], where: str = "pipeline") -> ModelRef:
                             "\"ORG/NAME\" or a model folder (e.g. --set model.base=runs/demo/model)")
     if not isinstance(model, dict) or not isinstance(model.get("base"), str) or not model["base"].strip():
         raise MedprefsError(f"{where}: [model] must set base = \"ORG/NAME\" or a local model folder")
+    # a misspelt `revision` would otherwise train on the unpinned base without a word
+    unknown = sorted(set(model) - MODEL_KEYS)
+    if unknown:
+        raise MedprefsError(f"{where}: [model] unknown key(s) {', '.join(unknown)}; allowed: "
+                            f"{', '.join(sorted(MODEL_KEYS))}")
     revision = model.get("revision")
     if revision is not None and not isinstance(revision, str):
         raise MedprefsError(f"{where}: [model] revision must be a string, got {revision!r}")

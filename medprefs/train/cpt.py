@@ -8,6 +8,7 @@ from typing import Any
 
 from medprefs.console import announce
 from medprefs.errors import MedprefsError, require
+from medprefs.manifest import canonical_json, sha256_bytes
 from medprefs.train.config import CPTConfig
 from medprefs.train.data import resolve_cpt_inputs, split_documents
 from medprefs.train.model import (
@@ -47,9 +48,13 @@ def train_cpt(
         inputs = resolve_cpt_inputs(config.data, config.text_corpora, config.corpus_store)
         documents, lineage = inputs.documents, inputs.lineage
     require(len(documents) > 0, "CPT has no documents to train on")
-    # Documents passed without lineage have no leakage verdict either: the gate treats them as such
-    lineage = gate_inputs(lineage or [{"role": "cpt-documents", "ref": "documents passed in", "leakage": None}],
-                          config.allow_leakage)
+    # Documents passed without lineage have no leakage verdict either: the gate treats them as such. Their content
+    # hash stands in for a dataset sha, so the manifest and card still say exactly what was trained on.
+    if not lineage:
+        lineage = [{"role": "cpt-documents", "kind": "text", "repo": None, "revision": "local",
+                    "sha": sha256_bytes(canonical_json(list(documents)).encode("utf-8")),
+                    "ref": "documents passed in", "leakage": None}]
+    lineage = gate_inputs(lineage, config.allow_leakage)
     output_dir = Path(config.output_dir)
     run = fingerprint("cpt", config, base_model, revision, list(documents))
     if resume and (done := completed_result(output_dir, run)) is not None:

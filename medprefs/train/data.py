@@ -83,6 +83,27 @@ def resolve_pairs_dataset(ref: str) -> tuple[Path, dict[str, Any]]:
     return Path(resolved.path), _with_role(lineage_entry(resolved), "rpo-pairs")
 
 
+def starting_point_entry(start: str, base_model: str, revision: str | None = None) -> dict[str, Any]:
+    """The CPT output RPO starts from, as a lineage entry carrying the CPT run's own lineage (checked by --dry-run
+    too, so it lives here, away from TRL)."""
+    from medprefs.train.model import is_adapter_dir
+
+    path = Path(start)
+    if not path.is_dir():
+        raise MedprefsError(f"{start}: CPT output folder not found")
+    manifest = read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
+    if manifest.get("base_model") not in (None, base_model):
+        raise MedprefsError(f"{start} was trained on {manifest['base_model']}, not on the base model {base_model}")
+    # an adapter on other base weights would make the reference model something CPT never produced
+    if revision is not None and manifest.get("base_revision") not in (None, revision):
+        raise MedprefsError(f"{start} was trained on {base_model} at revision {manifest['base_revision']}, not at "
+                            f"revision {revision}")
+    weights = next((path / n for n in ("adapter_model.safetensors", "model.safetensors") if (path / n).is_file()), None)
+    return {"role": "cpt-adapter" if is_adapter_dir(path) else "cpt-model", "ref": str(start), "repo": None,
+            "revision": None, "sha": sha256_file(weights) if weights else None, "version_id": None,
+            "leakage": None, "lineage": manifest.get("lineage", [])}
+
+
 def load_pairs(dataset_dir: str | Path, cutoff_year: int | None = None) -> tuple[dict[str, list], dict[str, list]]:
     """Train and validation pairs as column dicts (prompt, chosen, rejected); rows after `cutoff_year` are dropped."""
     import polars as pl
@@ -117,11 +138,12 @@ def _resolve(ref: str, role: str, corpus_store: str | None) -> tuple[list[Path],
     corpus version (NAME@TAG in the store, or its folder), or plain files / folders with a `text` column."""
     if ref.startswith("hf://"):
         return _resolve_release(ref, role)
-    path = Path(ref)
+    path, asked = Path(ref), None
     if not path.exists():
         from medprefs.corpus import load_corpus
 
         path = Path(load_corpus(ref, corpus_store).path)
+        asked = ref.partition("@")[2] or "latest"
     manifest = read_json(path / MANIFEST) if path.is_dir() and (path / MANIFEST).is_file() else {}
     if manifest.get("kind") in ("corpus", "pairs"):
         return _resolve_release(str(path), role)
@@ -130,8 +152,10 @@ def _resolve(ref: str, role: str, corpus_store: str | None) -> tuple[list[Path],
 
         questions = path / "questions.parquet"
         sha = manifest.get("content_sha256") or sha256_file(questions)
-        entry = {"kind": "corpus", "repo": None, "revision": "local", "sha": sha, "content_id": sha,
-                 "ref": ref, "path": str(path), "version_id": manifest.get("id"),
+        # a store tag can be moved later: the ref names the version it resolved to, the revision the tag asked
+        pinned = f"{manifest['name']}@{manifest['id']}" if asked and manifest.get("name") and manifest.get("id") else ref
+        entry = {"kind": "corpus", "repo": None, "revision": asked or "local", "sha": sha, "content_id": sha,
+                 "ref": pinned, "path": str(path), "version_id": manifest.get("id"),
                  "leakage": version_gate(path, manifest)}
         return [questions], _with_role(entry, role)
     files = _data_files(path)

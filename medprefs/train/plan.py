@@ -26,13 +26,15 @@ def training_plan(stage: str, config: CPTConfig | RPOConfig, model: ModelRef, co
         train, held_out = split_documents(inputs.documents, config.eval_fraction, config.seed)
         lineage, plan["documents"] = inputs.lineage, {"train": len(train), "eval": len(held_out)}
     else:
-        from medprefs.train.data import cutoff_year, load_pairs, resolve_pairs_dataset
+        from medprefs.train.data import cutoff_year, load_pairs, resolve_pairs_dataset, starting_point_entry
 
         dataset_dir, entry = resolve_pairs_dataset(config.data)
         lineage = [entry]
         train, held_out = load_pairs(dataset_dir, cutoff_year(entry.get("leakage")))
         plan["pairs"] = {"train": len(train["prompt"]), "eval": len(held_out["prompt"])}
         plan["start"] = config.cpt_adapter or f"{model.base} (no CPT)"
+        if config.cpt_adapter:  # a missing or mismatched CPT output must fail here, not after the model loads
+            plan["start_sha"] = starting_point_entry(config.cpt_adapter, model.base, model.revision)["sha"]
     plan["inputs"] = gate_inputs(lineage, config.allow_leakage)
     plan["placement"] = choose_placement(config).describe()
     plan["resume_from"] = last_complete_checkpoint(Path(config.output_dir)) if resume else None

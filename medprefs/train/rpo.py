@@ -10,9 +10,8 @@ from trl import DPOTrainer
 
 from medprefs.console import announce
 from medprefs.errors import MedprefsError
-from medprefs.manifest import read_json, sha256_file
 from medprefs.train.config import RPOConfig
-from medprefs.train.data import cutoff_year, load_pairs, resolve_pairs_dataset
+from medprefs.train.data import cutoff_year, load_pairs, resolve_pairs_dataset, starting_point_entry
 from medprefs.train.model import (
     choose_placement,
     is_adapter_dir,
@@ -100,7 +99,7 @@ def train_rpo(
     lineage = gate_inputs(lineage, config.allow_leakage)
     train_rows, eval_rows = load_pairs(dataset_dir, cutoff_year(lineage[0].get("leakage")))
     start = cpt_adapter if cpt_adapter is not None else config.cpt_adapter
-    start_entry = starting_point_entry(start, base_model) if start else None
+    start_entry = starting_point_entry(start, base_model, revision) if start else None
     output_dir = Path(config.output_dir)
     run = fingerprint("rpo", config, base_model, revision, {"train": train_rows, "eval": eval_rows,
                                                              "start": start_entry and start_entry["sha"]})
@@ -188,20 +187,6 @@ def load_policy(config: RPOConfig, base_model: str, revision: str | None, start:
     name, rev = (start, None) if start else (base_model, revision)
     peft_config = None if config.full_finetune else lora_config(config.lora)
     return load_model(name, rev, placement), peft_config, load_tokenizer(name, rev)
-
-
-def starting_point_entry(start: str, base_model: str) -> dict[str, Any]:
-    """The CPT output RPO starts from, as a lineage entry carrying the CPT run's own lineage."""
-    path = Path(start)
-    if not path.is_dir():
-        raise MedprefsError(f"{start}: CPT output folder not found")
-    manifest = read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
-    if manifest.get("base_model") not in (None, base_model):
-        raise MedprefsError(f"{start} was trained on {manifest['base_model']}, not on the base model {base_model}")
-    weights = next((path / n for n in ("adapter_model.safetensors", "model.safetensors") if (path / n).is_file()), None)
-    return {"role": "cpt-adapter" if is_adapter_dir(path) else "cpt-model", "ref": str(start), "repo": None,
-            "revision": None, "sha": sha256_file(weights) if weights else None, "version_id": None,
-            "leakage": None, "lineage": manifest.get("lineage", [])}
 
 
 def _announce_lengths(trainer, rows: int, max_length: int) -> None:
