@@ -235,3 +235,11 @@ def test_redact_masks_the_token_and_token_like_strings(monkeypatch: pytest.Monke
     text = redact("sent plain-secret-value, hf_abcdefghijkl0 and Authorization: Bearer xyz.123 to the Hub")
     assert "plain-secret" not in text and "hf_abcdefghijkl0" not in text and "xyz.123" not in text
     assert text.endswith("to the Hub")
+
+
+@pytest.mark.parametrize(("options", "message"), [({"revision": "dev"}, "publish.revision names a Hub branch"),
+                                                  ({"private": True}, "publish.private applies to a Hub repo")])
+def test_hub_only_options_with_a_local_release_folder_are_refused(tmp_path: Path, options, message) -> None:
+    with pytest.raises(MedprefsError, match=message):
+        PublishConfig(to_dir=str(tmp_path / "release"), **options)
+    assert PublishConfig(repo="org/prefs", **options).repo == "org/prefs"  # where they mean something

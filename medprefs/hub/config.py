@@ -55,6 +55,9 @@ class PublishConfig:
             require(valid_repo_id(self.repo), f"publish.repo {self.repo!r}: expected ORG/NAME (letters, digits, -_.)")
         require(bool(self.to_dir) or self.to_dir is None, "publish.to_dir must not be empty")
         require(valid_ref_name(self.revision), f"publish.revision {self.revision!r} is not a valid branch name")
+        if self.to_dir is not None:  # silently ignored, they would suggest a branch or privacy the folder lacks
+            require(self.revision == "main", "publish.revision names a Hub branch; a to_dir release has none")
+            require(not self.private, "publish.private applies to a Hub repo; a to_dir release is a local folder")
         if self.tag is not None:
             require(valid_ref_name(self.tag), f"publish.tag {self.tag!r} is not a valid tag name")
         if self.allow_leakage is not None:

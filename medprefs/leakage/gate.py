@@ -39,7 +39,8 @@ def _problem(record: Any, what: str) -> str | None:
     if not isinstance(record, dict) or "verdict" not in record:
         return (
             f"{what} has no leakage verdict (none was recorded: `medprefs leakage filter` records one for a stored "
-            "corpus; for a text folder see docs/training.md)"
+            "corpus, `medprefs pairs build` carries it (or --leakage-report) into a pairs dataset; for a text folder "
+            "see docs/training.md)"
         )
     if record["verdict"] != "pass":
         flagged = record.get("flagged", "?")
