@@ -125,26 +125,31 @@ def fingerprint(stage: str, config: TrainSection, base_model: str, revision: str
 def prepare_output_dir(output_dir: Path, run: dict[str, Any], resume: bool) -> str | None:
     """Return the checkpoint to resume from (None: start fresh). Refuses to mix runs in one folder."""
     checkpoint = last_complete_checkpoint(output_dir)
+    finished = (output_dir / "manifest.json").is_file()
     if not resume:
-        if checkpoint or (output_dir / "manifest.json").is_file():
+        if checkpoint or finished:
             raise MedprefsError(
                 f"{output_dir} already holds a run; pass --resume to continue it, or choose another output_dir"
             )
-    elif checkpoint is None:
+        if is_main_process():
+            write_json(output_dir / RUN_FILE, run)
+        return None
+    previous = read_json(output_dir / RUN_FILE) if (output_dir / RUN_FILE).is_file() else None
+    if (checkpoint or finished) and previous is not None and previous != run:
+        # a finished result of other settings is refused too: training over it would throw away hours of GPU work
+        changed = sorted(_differences(previous, run))
+        what = f"resume {checkpoint}" if checkpoint else f"reuse {output_dir}, which holds a finished run,"
+        raise MedprefsError(
+            f"cannot {what}: the run changed ({', '.join(changed)}); a resumed run must use the same model, data, "
+            "schedule (epochs/max_steps) and number of processes (or choose another output_dir)"
+        )
+    if checkpoint is None:
         if is_main_process():
             announce(f"no complete checkpoint to resume from in {output_dir}; starting from the beginning")
-            # a result left by another run would pass for this one's (completed_result) if this one is killed
+            # a result without a run record cannot be told apart from this run's if this one is killed
             (output_dir / "manifest.json").unlink(missing_ok=True)
-    else:
-        previous = read_json(output_dir / RUN_FILE) if (output_dir / RUN_FILE).is_file() else None
-        if previous is not None and previous != run:
-            changed = sorted(_differences(previous, run))
-            raise MedprefsError(
-                f"cannot resume {checkpoint}: the run changed ({', '.join(changed)}); a resumed run must use the same "
-                "model, data, schedule (epochs/max_steps) and number of processes"
-            )
-        if is_main_process():
-            announce(f"resuming from {checkpoint}")
+    elif is_main_process():
+        announce(f"resuming from {checkpoint}")
     if is_main_process():
         write_json(output_dir / RUN_FILE, run)
     return checkpoint
