@@ -89,6 +89,9 @@ def test_release_folders_are_immutable(tmp_path: Path) -> None:
     first = publish(write_pairs_dataset(tmp_path / "a", variant="v1"), PublishConfig(to_dir=target, tag="v1"))
     again = publish(write_pairs_dataset(tmp_path / "b", variant="v1"), PublishConfig(to_dir=target))
     assert again.sha == first.sha and again.tag == "v1"  # same rows: nothing to do
+    assert publish(write_pairs_dataset(tmp_path / "b", variant="v1"), PublishConfig(to_dir=target, tag="v1")).tag == "v1"
+    with pytest.raises(MedprefsError, match="already there, tagged v1; a local release cannot be re-tagged v2"):
+        publish(write_pairs_dataset(tmp_path / "b", variant="v1"), PublishConfig(to_dir=target, tag="v2"))
     with pytest.raises(MedprefsError, match="already holds a different release"):
         publish(write_pairs_dataset(tmp_path / "c", variant="v2"), PublishConfig(to_dir=target))
     (tmp_path / "other").mkdir()

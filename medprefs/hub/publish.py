@@ -133,6 +133,11 @@ def _existing_release(target: Path, ident: str, config: PublishConfig) -> Publis
             + ("a different release" if existing else "other files")
             + "; releases are immutable, choose a new folder"
         )
+    if config.tag is not None and config.tag != existing.get("tag"):  # a release folder has the one tag it was made with
+        raise MedprefsError(
+            f"publish to {target}: this release is already there, tagged {existing.get('tag') or '(none)'}; a local "
+            f"release cannot be re-tagged {config.tag} (publish to a new folder, or to a Hub repo, to tag it)"
+        )
     return PublishResult(
         location=str(target),
         revision="local",
