@@ -210,8 +210,10 @@ def test_missing_repo_and_revision_are_clear_errors(hub: LocalHub, hf_home: Path
     assert missing.returncode == 2 and "dataset repo org/nothing not found" in missing.stderr
     no_tag = run(hub, hf_home, "pull", "hf://org/prefs@v404")
     assert no_tag.returncode == 2 and "revision not found in dataset repo org/prefs" in no_tag.stderr
-    taken = run(hub, hf_home, "publish", str(releases["v1"][0]), "--repo", "org/prefs", "--tag", "v1")
+    taken = run(hub, hf_home, "publish", str(releases["v1"][0]), "--repo", "org/prefs", "--tag", "v1",
+                "--revision", "candidate")
     assert taken.returncode == 2 and "tag v1 already exists" in taken.stderr
+    assert "candidate" not in hub.store.repos[("dataset", "org/prefs")].branches  # the refusal left no new branch
     on_tag = run(hub, hf_home, "publish", str(releases["v1"][0]), "--repo", "org/prefs", "--revision", "v1")
     assert on_tag.returncode == 2 and "v1 is a tag, not a branch" in on_tag.stderr
 

@@ -159,12 +159,13 @@ def _publish_to_hub(
         with_retries(
             lambda: api.create_repo(repo, repo_type="dataset", private=config.private, exist_ok=True), f"create {repo}"
         )
-        parent = _branch_head(api, repo, branch)
+        # the tag first: a refused publish must not leave behind the new branch _branch_head creates
         if config.tag and (tagged := _tag_target(api, repo, config.tag)):
             raise MedprefsError(
                 f"publish to {repo}: tag {config.tag} already exists (commit {tagged}); releases are "
                 "immutable, choose a new tag"
             )
+        parent = _branch_head(api, repo, branch)
         manifest = release_manifest(layout, leakage, {"repo": repo, "revision": branch, "tag": config.tag})
         card = render_dataset_card(layout, config, leakage)
         staged = Path(tmp) / "release"
