@@ -143,3 +143,16 @@ def test_igakuqa_row_fields_outside_the_layout_are_used_checked_or_reported(tmp_
     assert list(result.ignored_fields.values()) == [["human_accuracy"]]
     (reject,) = result.rejects
     assert (reject.line, reject.field) == (2, "year") and "2019 contradicts exam 111" in reject.reason
+
+
+def test_igakuqa_metadata_rows_matching_no_question_are_announced(tmp_path, capsys):
+    folder = tmp_path / "data" / "2018"
+    folder.mkdir(parents=True)
+    row = {"problem_id": "112A1", "problem_text": "問題", "choices": ["甲", "乙"], "answer": ["a"], "points": "1"}
+    (folder / "112-A.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    metadata = [{"problem_id": "112A1", "category": "内科"}, {"problem_id": "112A01", "kinki": "b"}]  # a typo
+    (folder / "112-A_metadata.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metadata), encoding="utf-8")
+    result = read_questions([tmp_path])
+    assert result.questions[0].category == "内科"
+    err = " ".join(capsys.readouterr().err.split())
+    assert "112-A_metadata.jsonl: 1 row(s) match no question of 112-A.jsonl, not used: 112A01 (line 2)" in err

@@ -58,6 +58,21 @@ def test_csv_quote_left_open_names_the_lines_it_swallowed(tmp_path):
     assert (result.read, reject.line) == (1, 2) and "runs from line 2 to line 3: a quote left open?" in reject.reason
 
 
+def test_csv_quote_left_open_cannot_hide_records_in_a_cell_of_the_right_count(tmp_path):
+    # The open quote pairs with the quote of a later field: the record has 5 fields, its stem two other questions.
+    path = tmp_path / "open.csv"
+    path.write_text(
+        'qid,year,stem,choices,answer\n111A1,2017,"開いたまま,甲|乙,a\n111A2,2017,問2,甲|乙,a\n111A3,2017,"問3",甲|乙,b\n'
+        "111A4,2017,問4,甲|乙,b\n",
+        encoding="utf-8",
+    )
+    result = read_questions([path])
+    assert [q.qid for q in result.questions] == ["111A4"]
+    (reject,) = result.rejects
+    assert reject.line == 2 and "runs from line 2 to line 4: a quote left open?" in reject.reason
+    assert "111A2,2017,問2" in reject.raw and "111A3" in reject.raw  # the swallowed rows are kept with the reject
+
+
 def test_invalid_utf8_line_is_one_reject(tmp_path):
     good = json.dumps({"qid": "111A1", "year": 2017, "stem": "問", "choices": ["甲", "乙"], "answer": ["a"]})
     path = tmp_path / "bytes.jsonl"
@@ -83,11 +98,24 @@ def test_answer_forms(answer, n_choices, expected):
     assert parse_answer(answer, n_choices) == expected
 
 
-@pytest.mark.parametrize(("answer", "n_choices"), [(["f"], 5), (["a"], 0), (["2a"], 0), ([], 5), ("a", 5), ([1], 5)])
+@pytest.mark.parametrize(
+    ("answer", "n_choices"),
+    [(["f"], 5), (["a"], 0), (["2a"], 0), ([], 5), ("a", 5), ([1], 5), (["a or a"], 5), (["a,c or c,a"], 5)],
+)
 def test_bad_answers(answer, n_choices):
     with pytest.raises(RowError) as error:
         parse_answer(answer, n_choices)
     assert error.value.field == "answer"
+
+
+def test_an_accepted_list_that_repeats_an_option_is_rejected():
+    from medprefs.corpus.validate import parse_row
+
+    row = {"qid": "111A1", "year": 2017, "stem": "問", "choices": ["甲", "乙", "丙"], "answer": ["a"]}
+    assert parse_row(row | {"accepted": [["a"], ["c"]]}).accepted == [["a"], ["c"]]
+    with pytest.raises(RowError) as error:
+        parse_row(row | {"accepted": [["a"], ["A"]]})
+    assert error.value.field == "accepted" and "repeats" in error.value.reason
 
 
 # --- property tests ------------------------------------------------------------------------------------------------

@@ -130,12 +130,20 @@ def read_rows(path: Path) -> Iterator[Row]:
     """Rows of one question file, as canonical rows with metadata joined in."""
     metadata = _metadata(path)
     flags: list[str] = []
+    joined: set[str] = set()
     for line, row, raw in read_jsonl(path):
         if isinstance(row, dict):
             problem_id = row.get("problem_id")
-            meta = metadata.get(problem_id.strip()) if isinstance(problem_id, str) else None
+            key = problem_id.strip() if isinstance(problem_id, str) else None
+            meta = metadata.get(key) if key is not None else None
+            if meta is not None:
+                joined.add(key)
             yield line, to_canonical(row, path, meta, flags), raw
         else:
             yield line, row, raw
     if flags:
         announce(f"{path.name}: {len(flags)} metadata row(s) flag kinki without naming the choices; none recorded")
+    unmatched = sorted(set(metadata) - joined)
+    if unmatched:  # a mistyped problem_id would otherwise drop a question's category and kinki unseen
+        shown = ", ".join(f"{key} (line {metadata[key]['_line']})" for key in unmatched[:5])
+        announce(f"{path.stem}_metadata.jsonl: {len(unmatched)} row(s) match no question of {path.name}, not used: {shown}")

@@ -112,6 +112,11 @@ def _csv_row(header: list[str], record: list[str]) -> dict[str, Any] | ParseFail
     return row
 
 
+def _swallowed(start: int, end: int) -> str:
+    """For a bad record over several lines: which lines went in (a quote left open swallows the records after it)."""
+    return f" (the record runs from line {start} to line {end - 1}: a quote left open?)" if end - start > 1 else ""
+
+
 def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[Row]:
     """CSV with a header row. The stdlib reader (not polars) because it reports the line of each record and lets a
     ragged record be rejected on its own instead of failing or silently truncating the whole file."""
@@ -121,7 +126,9 @@ def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[R
     except UnicodeDecodeError:
         # Keep reading: only the records holding the undecodable bytes are rejected.
         text, damaged = data.decode("utf-8-sig", errors="surrogateescape"), True
-    reader = csv.reader(io.StringIO(text, newline="\n"))  # lines end at \n only, as in JSONL and editors
+    # Lines end at \n only, as in JSONL and editors. strict: a quote left open can pair with a later field's quote and
+    # swallow whole records into one cell with the right field count; strict mode refuses the stray quote instead.
+    reader = csv.reader(io.StringIO(text, newline="\n"), strict=True)
     try:
         names = next(reader)
     except StopIteration:
@@ -130,14 +137,17 @@ def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[R
         raise InputError(f"unreadable CSV header: {error}", file=str(path), line=1) from None
     header = _header(path, names, column_map or {})
     line = reader.line_num + 1
+    physical: list[str] = []
     while True:
         try:
             record = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            yield line, ParseFailure(f"malformed CSV: {error}"), ""
-            line = reader.line_num + 1
+            start, line = line, reader.line_num + 1
+            physical = physical or text.split("\n")  # the raw lines, kept with the reject (split once, if ever)
+            raw = "\n".join(physical[start - 1 : line - 1])
+            yield start, ParseFailure(f"malformed CSV: {error}{_swallowed(start, line)}"), raw
             continue
         start, line = line, reader.line_num + 1
         if not any(cell.strip() for cell in record):
@@ -146,9 +156,7 @@ def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[R
             yield start, ParseFailure("not valid UTF-8"), record
         elif len(record) != len(header):
             reason = f"expected {len(header)} fields as in the header, got {len(record)}"
-            if line - start > 1:  # a quote left open swallows the records after it: say which lines went in
-                reason += f" (the record runs from line {start} to line {line - 1}: a quote left open?)"
-            yield start, ParseFailure(reason), record
+            yield start, ParseFailure(reason + _swallowed(start, line)), record
         else:
             yield start, _csv_row(header, record), record
 

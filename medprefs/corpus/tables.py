@@ -81,6 +81,16 @@ def history_table(name: str, events: list[dict[str, Any]], tags: dict[str, str])
     return table
 
 
+def _derivation(manifest: dict[str, Any]) -> str:
+    """A version made from another one (leakage filter) was not ingested: say what it was made from."""
+    derived = manifest.get("derived_from") or {}
+    gate = manifest.get("leakage") or {}
+    return (
+        f"none: {derived.get('operation', 'derived')} of {derived.get('parent')}, dropped {derived.get('dropped')}; "
+        f"leakage {gate.get('verdict', 'not recorded')}"
+    )
+
+
 def version_table(version: CorpusVersion, tags: list[str]) -> Table:
     manifest = version.manifest
     counts = manifest.get("counts", {})
@@ -97,7 +107,9 @@ def version_table(version: CorpusVersion, tags: list[str]) -> Table:
         "answer kinds": ", ".join(f"{kind}: {n}" for kind, n in counts.get("per_answer_kind", {}).items()),
         "shapes": ", ".join(f"{key}: {counts.get(key)}" for key in ("single", "multiple", "alternatives", "excluded")),
         "with image / explanation": f"{counts.get('with_image')} / {counts.get('with_explanation')}",
-        "ingest": f"read {ingest.get('read')} = {ingest.get('accepted')} + {ingest.get('rejected')} rejected",
+        "ingest": f"read {ingest.get('read')} = {ingest.get('accepted')} + {ingest.get('rejected')} rejected"
+        if ingest
+        else _derivation(manifest),
         "inputs": "\n".join(
             f"{item['path']} ({item['format']}, {item['sha256'][:12]})" for item in ingest.get("inputs", [])
         ),

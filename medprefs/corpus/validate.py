@@ -183,7 +183,14 @@ def parse_answer(value: Any, n_choices: int) -> tuple[list[str], str, list[list[
         options = [_letters([part], letters, "answer") for part in first.split(" or ")]
     else:
         options = [_letters(value, letters, "answer")]
+    _distinct_options(options, "answer")
     return options[0], "choice", options
+
+
+def _distinct_options(options: list[list[str]], name: str) -> None:
+    # "a or a" is a typo (for "a or d"?), not a key: accepting it would grade as if one option were given.
+    if len({tuple(option) for option in options}) != len(options):
+        raise RowError(name, f"repeats an accepted option: {[','.join(option) for option in options]!r}")
 
 
 def _accepted(row: dict[str, Any], answer: list[str], derived: list[list[str]], n_choices: int) -> list[list[str]]:
@@ -193,6 +200,7 @@ def _accepted(row: dict[str, Any], answer: list[str], derived: list[list[str]], 
     if not isinstance(value, list) or not value or not all(isinstance(option, list) for option in value):
         raise RowError("accepted", f"expected a list of answer lists, got {describe(value)}")
     options = [_letters(option, LETTERS[:n_choices], "accepted") for option in value]
+    _distinct_options(options, "accepted")
     if answer not in options:
         raise RowError("accepted", f"does not include the answer {answer!r}")
     return options
