@@ -128,6 +128,41 @@ def test_filter_stores_a_clean_version_and_keeps_the_dropped(capsys, tmp_path):
     assert status == 0
 
 
+def test_filtering_a_filtered_version_keeps_the_record_that_made_it(capsys, tmp_path):
+    from medprefs.corpus import load_corpus
+
+    store = tmp_path / "store"
+    _ingest(capsys, store, FIXTURES / "planted.jsonl", FIXTURES / "distinct.jsonl", tag="raw")
+    assert run(capsys, "filter", "--train", "jmle@raw", "--store", str(store), "--eval", EVAL, "--tag", "clean")[0] == 0
+    clean = load_corpus("jmle@clean", store)
+    sidecar = store / "jmle" / "leakage" / clean.version_id
+    # The clean version again: nothing to drop, and its id names the same folder.
+    status, _, err = run(capsys, "filter", "--train", "jmle@clean", "--store", str(store), "--eval", EVAL)
+    assert status == 0 and "nothing dropped" in " ".join(err.split())
+    assert pl.read_parquet(sidecar / "dropped.parquet").height == 7
+    assert json.loads((sidecar / "filter.json").read_text(encoding="utf-8"))["dropped"] == 7
+    assert sha256_file(sidecar / "scan" / "report.json") == clean.manifest["derived_from"]["scan_report_sha256"]
+    (second,) = (sidecar / "runs").iterdir()  # the second run's record, beside the first
+    assert json.loads((second / "filter.json").read_text(encoding="utf-8"))["dropped"] == 0
+
+
+def test_show_says_a_filtered_version_was_derived_not_ingested(capsys, tmp_path):
+    store = tmp_path / "store"
+    _ingest(capsys, store, FIXTURES / "planted.jsonl", FIXTURES / "distinct.jsonl", tag="raw")
+    run(capsys, "filter", "--train", "jmle@raw", "--store", str(store), "--eval", EVAL, "--tag", "clean")
+    import io
+
+    from rich.console import Console
+
+    from medprefs.corpus import load_corpus
+    from medprefs.corpus.tables import version_table
+
+    shown = io.StringIO()
+    Console(file=shown, width=300).print(version_table(load_corpus("jmle@clean", store), ["clean"]))
+    (ingest,) = [line for line in shown.getvalue().splitlines() if "│ ingest" in line]
+    assert "None" not in ingest and "leakage-filter of" in ingest and "dropped 7; leakage pass" in ingest
+
+
 def test_filter_with_nothing_to_drop_still_tags_the_version(capsys, tmp_path):
     from medprefs.corpus import load_corpus
 

@@ -15,7 +15,7 @@ from medprefs.leakage.filter import FilteredCorpus, filter_corpus
 from medprefs.leakage.gate import clean_gate_path
 from medprefs.leakage.report import LeakageReport, ReportPaths
 from medprefs.leakage.scan import scan
-from medprefs.manifest import write_json, write_parquet
+from medprefs.manifest import read_json, write_json, write_parquet
 
 DROPPED_FILE = "dropped.parquet"
 
@@ -47,6 +47,17 @@ def _store_version(
         tag=tag,
     )
     return saved.version_id
+
+
+def _record_dir(folder: Path, derived: dict[str, Any]) -> Path:
+    """`folder`, unless it holds the record of another filter run (the one that made this version, which its manifest
+    names): that record, its dropped rows included, is never overwritten; this run goes to a folder of its own."""
+    previous = folder / "filter.json"
+    if previous.is_file():
+        old = read_json(previous)
+        if (old.get("parent"), old.get("scan_report_sha256")) != (derived["parent"], derived["scan_report_sha256"]):
+            return folder / "runs" / f"{derived['parent']}-{derived['scan_report_sha256'][:12]}"
+    return folder
 
 
 def filter_and_store(
@@ -105,7 +116,7 @@ def filter_and_store(
                                                   "created": False, "tag": tag, "dropped": 0})
             if tag:
                 corpora.tag_locked(version.name, tag, new_id)
-    where = Path(report_dir) if report_dir else version.path.parents[1] / "leakage" / new_id
+    where = Path(report_dir) if report_dir else _record_dir(version.path.parents[1] / "leakage" / new_id, derived)
     paths = report.write(where / "scan")
     rescan.write(where / "rescan")
     write_parquet(where / DROPPED_FILE, filtered.dropped_frame())
