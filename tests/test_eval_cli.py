@@ -125,6 +125,22 @@ def test_compare_prints_runs_side_by_side_as_markdown(tmp_path, capsys):
     assert runs == {"demo/eval", "cli/eval"}
 
 
+def test_compare_labels_every_run_and_refuses_a_file_that_is_no_summary(tmp_path, monkeypatch, capsys):
+    write_json(tmp_path / "base" / "summary.json", _summary({"112A1": "a"}, {"112A1": "a"}))
+    write_json(tmp_path / "saved" / "rpo.json", _summary({"112A1": "b"}, {"112A1": "b"}))
+    write_json(tmp_path / "saved" / "cpt.json", _summary({"112A1": "b"}, {"112A1": "a"}))
+    monkeypatch.chdir(tmp_path / "base")  # summary.json named from inside its folder: its label was ""
+    out = tmp_path / "table.md"
+    assert main(["eval", "compare", "summary.json", "../saved/rpo.json", "../saved/cpt.json", "--out", str(out)]) == 0
+    runs = [line.split(" | ")[0].removeprefix("| ") for line in out.read_text(encoding="utf-8").splitlines()[2:]]
+    assert runs == ["base"] * 3 + ["rpo"] * 3 + ["cpt"] * 3  # two summaries in one folder were both "saved"
+    write_json(tmp_path / "other.json", {"kind": "responses"})
+    capsys.readouterr()
+    assert main(["eval", "compare", "summary.json", str(tmp_path / "other.json")]) == 2
+    assert capsys.readouterr().err.strip() == f"medprefs: error: {tmp_path / 'other.json'}: not an eval summary " \
+        "(no 'modes' and 'score_mode'); give an eval run folder"
+
+
 def test_compare_shows_prohibited_picks_beside_the_score_when_the_benchmark_marks_them(tmp_path):
     write_json(tmp_path / "base" / "summary.json", _summary({"112A1": "a"}, {"112A1": "c"}, prohibited=["c"]))
     write_json(tmp_path / "rpo" / "summary.json", _summary({"112A1": "c"}, {"112A1": "a"}, prohibited=["c"]))

@@ -198,6 +198,23 @@ def test_a_demonstration_that_is_a_benchmark_question_is_refused(tmp_path):
         run_eval("unused", [question], config, tmp_path / "run")
 
 
+def test_another_stages_folder_is_never_written_over(tmp_path):
+    (question,) = eval_side(["112B20"])
+    config = EvalConfig(mode="plain", max_new_tokens=2)
+    responses = tmp_path / "responses"
+    responses.mkdir()
+    (responses / "manifest.json").write_text('{"kind": "responses"}', encoding="utf-8")
+    with pytest.raises(MedprefsError, match="holds a 'responses' manifest"):
+        run_eval("unused", [question], config, responses)
+    assert json.loads((responses / "manifest.json").read_text(encoding="utf-8")) == {"kind": "responses"}
+    run_dir = tmp_path / "pipeline-run"  # a `medprefs run` folder: its summary.json is not the eval's to delete
+    run_dir.mkdir()
+    (run_dir / "summary.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(MedprefsError, match="is not an eval run"):
+        run_eval("unused", [question], config, run_dir)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["summary.json"]
+
+
 @pytest.mark.slow
 def test_left_padded_batches_give_the_same_greedy_text_as_one_prompt_at_a_time(tiny_model_dir, tmp_path):
     import torch

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from medprefs.errors import MedprefsError
 from medprefs.manifest import read_json
 
 Row = list[str]
@@ -95,17 +96,31 @@ def render_markdown(summary: dict[str, Any], title: str) -> str:
 
 
 def load_run(path: str | Path) -> tuple[str, dict[str, Any]]:
-    """(label, summary) of a run folder or its summary.json; the label is the folder's name."""
+    """(label, summary) of a run folder or its summary.json; the label is the folder's name (a summary saved under
+    another name: its file name without the suffix)."""
+    file = _summary_file(path)
+    summary = read_json(file)
+    if not isinstance(summary, dict) or not isinstance(summary.get("modes"), dict) or "score_mode" not in summary:
+        raise MedprefsError(f"{file}: not an eval summary (no 'modes' and 'score_mode'); give an eval run folder")
+    return _run_id(file).name, summary
+
+
+def _summary_file(path: str | Path) -> Path:
     path = Path(path)
-    file = path / "summary.json" if path.is_dir() else path
-    return file.parent.name, read_json(file)
+    return path / "summary.json" if path.is_dir() else path
+
+
+def _run_id(file: Path) -> Path:
+    # Resolved: `summary.json` given from inside its folder has the parent name "" (an empty run label).
+    file = file.resolve()
+    return file.parent if file.name == "summary.json" else file.with_suffix("")
 
 
 def load_runs(paths: list[str | Path]) -> list[tuple[str, dict[str, Any]]]:
     """`load_run` of each, labelled by as many trailing path parts as tell them apart (two `eval` folders become
     `demo/eval` and `cli/eval`)."""
     runs = [load_run(path) for path in paths]
-    folders = [(Path(path) if Path(path).is_dir() else Path(path).parent).resolve() for path in paths]
+    folders = [_run_id(_summary_file(path)) for path in paths]
     depth = 1
     labels = [label for label, _ in runs]
     while len(set(labels)) < len(labels) and depth < max(len(f.parts) for f in folders):
