@@ -177,6 +177,16 @@ def test_shard_parts_merge_into_the_unsharded_run(tiny_model_dir, tmp_path):
     assert main(["sample-merge", str(parts[0]), str(parts[1]), "--out", str(tmp_path / "merged")]) == 2
 
 
+def test_more_parts_than_shard_files_leaves_empty_parts_complete_and_mergeable(tiny_model_dir, tmp_path):
+    # 3 questions in 2 shard files, split 3 ways: part 2 has no file to write and was left "incomplete (0/0)"
+    # forever, so sample-merge refused the run however often its command was rerun.
+    parts = [tmp_path / f"part{i}" for i in range(3)]
+    results = [sample(tiny_model_dir, part, count=3, shard=(i, 3)) for i, part in enumerate(parts)]
+    assert [r.shards_assigned for r in results] == [1, 1, 0] and all(r.complete for r in results)
+    merge_shards(parts, tmp_path / "merged")
+    assert load_responses(tmp_path / "merged")[0].height == 3 * CONFIG.n
+
+
 def test_a_damaged_part_stops_the_merge_before_anything_is_copied(tiny_model_dir, tmp_path):
     parts = [tmp_path / f"part{i}" for i in range(2)]
     for i, part in enumerate(parts):

@@ -88,7 +88,8 @@ def open_run(
         "shard": {"index": shard[0], "count": shard[1]},
         "assigned": assigned,
         "completed": {},
-        "complete": False,
+        # Part I of N gets no shard file when N exceeds the shard count; it is complete at once (sample-merge needs it).
+        "complete": not assigned,
         "created": now_iso(),
         "updated": now_iso(),
     }
