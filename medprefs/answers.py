@@ -55,6 +55,8 @@ _BOX = "\ue000"
 _CIRCLED = re.compile("[\u2460-\u2473]")
 _BOX_TEMPLATE = re.compile(rf"^{_BOX}+(?:\s*\.\s*{_BOX}+)?\s*(?:[=:]|→|->|は)?\s*")  # the boxes restated first
 _BOX_DIGITS = re.compile(rf"^(?:{_BOX}\s*[=:]?\s*[0-9](?![0-9.])\s*[,、]?\s*)+")  # "①5 ②2 ③9": a digit per box
+# LaTeX's answer box, as instruction-tuned models write it ("答え: $\\boxed{c}$"): read as its content
+_BOXED = re.compile(r"\$*\\boxed\s*\{([^{}\n]*)\}\$*")
 _NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)*")  # "1,200" is one number
 _UNIT = re.compile(r"\s*(?!(?:or|and|to|is|are)(?![a-z]))[a-zμ]+(?:/[a-zμ0-9]+)*")  # "12 ml", "1.5mg/dl"
 _NEXT_NUMBER = re.compile(rf"(?:{_ALTERNATIVE}|{_JOIN}|\s*[~〜\-]\s*)(?=[0-9])")  # "12と13", "12 or 13", "12~13"
@@ -172,7 +174,8 @@ def _final(reading: _Reading | None, values: set[str]) -> Extraction:
 
 def _normalise(text: str) -> str:
     # "\r" becomes a space, not a line break: line i of the result must be line i of the raw text
-    return unicodedata.normalize("NFKC", _CIRCLED.sub(_BOX, text)).replace("\r", " ").lower()
+    text = unicodedata.normalize("NFKC", _CIRCLED.sub(_BOX, text)).replace("\r", " ").lower()
+    return _BOXED.sub(r"\1", text)
 
 
 def _read_line(line: str, following: str, kind: Kind | None) -> _Reading | None:

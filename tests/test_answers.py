@@ -198,6 +198,12 @@ REALISTIC = [
     (" 説明。\n答え: c ではないかと考える", "choice", "c", "ok"),
     (" 説明。\n答え: cとdのどちらか", "choice", None, "ambiguous"),
     (" 説明。\n答え: c, d のいずれか", "choice", None, "ambiguous"),
+    # LaTeX's answer box, as instruction-tuned models write it
+    (" 説明。\n答え: $\\boxed{c}$", "choice", "c", "ok"),
+    (" 説明。\n**Final answer:** \\boxed{a, c}", "choice", "a,c", "ok"),
+    (" 説明。よって正解は \\boxed{c} である。", "choice", "c", "ok"),
+    (" 説明。\n答え: \\boxed{52.9}", "numeric", "52.9", "ok"),
+    ("\\boxed{e}", "choice", "e", "ok"),
 ]
 
 
