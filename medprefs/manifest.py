@@ -100,11 +100,18 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return read_json(Path(folder) / MANIFEST)
 
 
-def require_own_folder(folder: str | Path, kind: str) -> None:
-    """Refuse to write a `kind` output into a folder another stage made: its manifest.json would be replaced."""
+def require_own_folder(
+    folder: str | Path, kind: str, *, run: str | None = None, ignore: frozenset[str] = frozenset()
+) -> None:
+    """Refuse to write a `kind` output into a folder another stage made: its manifest.json would be replaced. A stage
+    that deletes or rewrites files of its own on a rerun names itself (`run`, e.g. "an eval run"): then a non-empty
+    folder without a manifest (files named in `ignore` aside) is refused too."""
     folder = Path(folder)
-    if (folder / MANIFEST).is_file() and (found := read_manifest(folder).get("kind")) != kind:
-        raise MedprefsError(f"{folder}: holds a {found!r} manifest, not {kind}; choose a new --out")
+    if (folder / MANIFEST).is_file():
+        if (found := read_manifest(folder).get("kind")) != kind:
+            raise MedprefsError(f"{folder}: holds a {found!r} manifest, not {kind}; choose a new --out")
+    elif run and folder.is_dir() and any(path.name not in ignore for path in folder.iterdir()):
+        raise MedprefsError(f"{folder}: exists and is not {run}; choose a new --out")
 
 
 def write_manifest(folder: str | Path, data: dict[str, Any]) -> None:

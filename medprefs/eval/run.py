@@ -19,7 +19,6 @@ from medprefs.eval.report import render_markdown
 from medprefs.eval.scoring import ScoreReport, grade_question, require_unique_qids, tally, without_images
 from medprefs.eval.shots import load_shots
 from medprefs.manifest import (
-    MANIFEST,
     canonical_json,
     now_iso,
     read_json,
@@ -82,7 +81,9 @@ def run_eval(
         "backend": config.backend,
         "max_new_tokens": config.max_new_tokens,
     }
-    _require_eval_folder(out_dir)
+    # a rerun deletes and rewrites manifest.json, summary.json and report.md: never in another stage's folder (a
+    # responses folder lost its manifest, a pipeline run folder its summary.json)
+    require_own_folder(out_dir, "eval", run="an eval run")
     resumable = _previous_identity(out_dir) == identity
     if not resumable:  # another model's outputs must not sit beside this run's
         for stale in ("predictions-plain.jsonl", "predictions-explain.jsonl", "summary.json", "report.md"):
@@ -121,14 +122,6 @@ def _refuse_shot_in_benchmark(shots: list[Question], questions: list[Question]) 
     for shot in shots:
         if shot.stem in stems:
             raise MedprefsError(f"demonstration {shot.qid} is benchmark question {stems[shot.stem]}; use other shots")
-
-
-def _require_eval_folder(out_dir: Path) -> None:
-    """A rerun deletes and rewrites manifest.json, summary.json and report.md: never in another stage's folder (a
-    responses folder lost its manifest, a pipeline run folder its summary.json)."""
-    require_own_folder(out_dir, "eval")
-    if out_dir.is_dir() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
-        raise MedprefsError(f"{out_dir}: exists and is not an eval run; choose a new --out")
 
 
 def _previous_identity(out_dir: Path) -> dict[str, Any] | None:

@@ -160,12 +160,13 @@ def _publish_to_hub(
             lambda: api.create_repo(repo, repo_type="dataset", private=config.private, exist_ok=True), f"create {repo}"
         )
         # the tag first: a refused publish must not leave behind the new branch _branch_head creates
-        if config.tag and (tagged := _tag_target(api, repo, config.tag)):
+        refs = _refs(api, repo)  # one listing for the tag check and the branch check
+        if config.tag and (tagged := _tag_target(refs, config.tag)):
             raise MedprefsError(
                 f"publish to {repo}: tag {config.tag} already exists (commit {tagged}); releases are "
                 "immutable, choose a new tag"
             )
-        parent = _branch_head(api, repo, branch)
+        parent = _branch_head(api, repo, branch, refs)
         manifest = release_manifest(layout, leakage, {"repo": repo, "revision": branch, "tag": config.tag})
         card = render_dataset_card(layout, config, leakage)
         staged = Path(tmp) / "release"
@@ -193,12 +194,11 @@ def _publish_to_hub(
     )
 
 
-def _branch_head(api: Any, repo: str, branch: str) -> str:
+def _branch_head(api: Any, repo: str, branch: str, refs: Any) -> str:
     """The commit the release will be based on; a missing branch other than main is created from main."""
     from huggingface_hub.errors import RevisionNotFoundError
 
     # repo_info resolves a tag too, and the commit to it would then fail as "revision not found"
-    refs = with_retries(lambda: api.list_repo_refs(repo, repo_type="dataset"), "list refs")
     if branch in {ref.name for ref in refs.tags} and branch not in {ref.name for ref in refs.branches}:
         raise MedprefsError(
             f"publish to {repo}: {branch} is a tag, not a branch; --revision names the branch to commit to "
@@ -219,8 +219,11 @@ def _branch_head(api: Any, repo: str, branch: str) -> str:
     return head()
 
 
-def _tag_target(api: Any, repo: str, tag: str) -> str | None:
-    refs = with_retries(lambda: api.list_repo_refs(repo, repo_type="dataset"), "list tags")
+def _refs(api: Any, repo: str) -> Any:
+    return with_retries(lambda: api.list_repo_refs(repo, repo_type="dataset"), "list refs")
+
+
+def _tag_target(refs: Any, tag: str) -> str | None:
     return next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
 
 
@@ -292,7 +295,7 @@ def _tag(api: Any, repo: str, tag: str, sha: str) -> None:
         )
     except HfHubHTTPError as error:
         # 409 after a retry whose first response was lost: fine if the tag points at our commit
-        if status_of(error) != 409 or _tag_target(api, repo, tag) != sha:
+        if status_of(error) != 409 or _tag_target(_refs(api, repo), tag) != sha:
             raise MedprefsError(
                 f"publish to {repo}: commit {sha} was published, but tag {tag} could not be "
                 f"created (HTTP {status_of(error)}); another release may have taken it"

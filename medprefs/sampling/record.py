@@ -8,7 +8,7 @@ from typing import Any
 from medprefs.config import to_dict
 from medprefs.console import announce
 from medprefs.errors import MedprefsError
-from medprefs.manifest import now_iso, read_manifest, write_manifest
+from medprefs.manifest import now_iso, read_manifest, require_own_folder, write_manifest
 from medprefs.prompts import STOP_STRINGS, PromptTemplate
 from medprefs.sampling.config import LAYOUT_FIELDS, SampleConfig
 from medprefs.sampling.provenance import ResolvedModel, identity_diff
@@ -77,8 +77,7 @@ def open_run(
             announce(f"{out_dir}: resuming with {moved}; each shard records the layout it was sampled with")
         manifest["layout"] = layout
         return manifest
-    if out_dir.exists() and any(path.name != LOCK_FILE for path in out_dir.iterdir()):
-        raise MedprefsError(f"{out_dir}: exists and is not a sampling run; choose a new --out")
+    require_own_folder(out_dir, KIND, run="a sampling run", ignore=frozenset({LOCK_FILE}))
     manifest = {
         "kind": KIND,
         "schema_version": SCHEMA_VERSION,
